@@ -1,0 +1,107 @@
+//! Who may do what: user roles for the admin UI and scopes for API keys.
+
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Owner,
+    Admin,
+    Editor,
+    Viewer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Editor => "editor",
+            Role::Viewer => "viewer",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Role::Owner, Role::Admin, Role::Editor, Role::Viewer]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| "must be one of owner, admin, editor, viewer".to_owned())
+    }
+}
+
+/// What an API key may do. A key stores a list of these, or `*` for every scope, present and
+/// future.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Scope {
+    #[serde(rename = "contacts:read")]
+    ContactsRead,
+    #[serde(rename = "contacts:write")]
+    ContactsWrite,
+    /// Erasing is separate from writing: it cannot be undone.
+    #[serde(rename = "contacts:erase")]
+    ContactsErase,
+    /// Custom fields, groups and tags themselves (not a contact's membership).
+    #[serde(rename = "lists:write")]
+    ListsWrite,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 4] = [
+        Scope::ContactsRead,
+        Scope::ContactsWrite,
+        Scope::ContactsErase,
+        Scope::ListsWrite,
+    ];
+    pub const EVERY: &'static str = "*";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::ContactsRead => "contacts:read",
+            Scope::ContactsWrite => "contacts:write",
+            Scope::ContactsErase => "contacts:erase",
+            Scope::ListsWrite => "lists:write",
+        }
+    }
+
+    /// Whether a key with the stored `granted` list has this scope.
+    pub fn granted_by(self, granted: &[String]) -> bool {
+        granted
+            .iter()
+            .any(|g| g == Self::EVERY || g == self.as_str())
+    }
+}
+
+impl FromStr for Scope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Scope::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+                format!("must be one of {}", names.join(", "))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes() {
+        let every = vec![Scope::EVERY.to_owned()];
+        let read = vec!["contacts:read".to_owned()];
+        for scope in Scope::ALL {
+            assert!(scope.granted_by(&every));
+            assert_eq!(scope.granted_by(&read), scope == Scope::ContactsRead);
+            assert_eq!(scope.as_str().parse(), Ok(scope));
+        }
+        assert!("contacts".parse::<Scope>().is_err());
+        assert_eq!("viewer".parse(), Ok(Role::Viewer));
+    }
+}

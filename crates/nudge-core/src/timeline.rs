@@ -1,0 +1,207 @@
+//! Timeline entries: the contact's dossier ("relatie-dossier") of everything that happened.
+
+use crate::status::Transition;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimelineKind {
+    ContactCreated,
+    SuppressionMatched,
+    FieldChanged,
+    GroupJoined,
+    GroupLeft,
+    TagAdded,
+    TagRemoved,
+    StatusChanged,
+    Imported,
+    Note,
+}
+
+impl TimelineKind {
+    pub const ALL: [TimelineKind; 10] = [
+        TimelineKind::ContactCreated,
+        TimelineKind::SuppressionMatched,
+        TimelineKind::FieldChanged,
+        TimelineKind::GroupJoined,
+        TimelineKind::GroupLeft,
+        TimelineKind::TagAdded,
+        TimelineKind::TagRemoved,
+        TimelineKind::StatusChanged,
+        TimelineKind::Imported,
+        TimelineKind::Note,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimelineKind::ContactCreated => "contact_created",
+            TimelineKind::SuppressionMatched => "suppression_matched",
+            TimelineKind::FieldChanged => "field_changed",
+            TimelineKind::GroupJoined => "group_joined",
+            TimelineKind::GroupLeft => "group_left",
+            TimelineKind::TagAdded => "tag_added",
+            TimelineKind::TagRemoved => "tag_removed",
+            TimelineKind::StatusChanged => "status_changed",
+            TimelineKind::Imported => "imported",
+            TimelineKind::Note => "note",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// What happened, before the store gives it an id, a contact and a time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineEvent {
+    pub kind: TimelineKind,
+    pub summary: String,
+    pub data: Value,
+}
+
+/// A stored timeline entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub id: Uuid,
+    pub contact_id: Uuid,
+    pub at: jiff::Timestamp,
+    pub kind: TimelineKind,
+    pub summary: String,
+    pub data: Value,
+}
+
+impl TimelineEvent {
+    pub fn contact_created(source: &str) -> Self {
+        Self {
+            kind: TimelineKind::ContactCreated,
+            summary: format!("Contact created ({source})"),
+            data: json!({ "source": source }),
+        }
+    }
+
+    /// The address of a new contact matches an erased one that could not be mailed.
+    pub fn suppression_matched(status: crate::Status) -> Self {
+        Self {
+            kind: TimelineKind::SuppressionMatched,
+            summary: format!("This address was erased earlier while {status}; it stays {status}"),
+            data: json!({ "status": status }),
+        }
+    }
+
+    pub fn imported(update: bool, row: u64) -> Self {
+        let summary = if update {
+            format!("Updated by import (row {row})")
+        } else {
+            format!("Created by import (row {row})")
+        };
+        Self {
+            kind: TimelineKind::Imported,
+            summary,
+            data: json!({ "row": row, "updated": update }),
+        }
+    }
+
+    pub fn field_changed(field: &str, old: &Value, new: &Value) -> Self {
+        Self {
+            kind: TimelineKind::FieldChanged,
+            summary: format!("{field}: {} → {}", show(old), show(new)),
+            data: json!({ "field": field, "old": old, "new": new }),
+        }
+    }
+
+    pub fn group_joined(group_id: Uuid, name: &str, source: &str) -> Self {
+        Self {
+            kind: TimelineKind::GroupJoined,
+            summary: format!("Joined group {name}"),
+            data: json!({ "group_id": group_id, "group": name, "source": source }),
+        }
+    }
+
+    pub fn group_left(group_id: Uuid, name: &str, source: &str) -> Self {
+        Self {
+            kind: TimelineKind::GroupLeft,
+            summary: format!("Left group {name}"),
+            data: json!({ "group_id": group_id, "group": name, "source": source }),
+        }
+    }
+
+    pub fn tag_added(tag: &str, source: &str) -> Self {
+        Self {
+            kind: TimelineKind::TagAdded,
+            summary: format!("Tag {tag} added"),
+            data: json!({ "tag": tag, "source": source }),
+        }
+    }
+
+    pub fn tag_removed(tag: &str, source: &str) -> Self {
+        Self {
+            kind: TimelineKind::TagRemoved,
+            summary: format!("Tag {tag} removed"),
+            data: json!({ "tag": tag, "source": source }),
+        }
+    }
+
+    pub fn status_changed(t: &Transition) -> Self {
+        let mut summary = format!("Status {} → {} ({})", t.from, t.to, t.source.as_str());
+        if let Some(reason) = &t.reason {
+            summary.push_str(": ");
+            summary.push_str(reason);
+        }
+        Self {
+            kind: TimelineKind::StatusChanged,
+            summary,
+            data: json!({
+                "from": t.from, "to": t.to, "source": t.source, "reason": t.reason,
+            }),
+        }
+    }
+}
+
+fn show(v: &Value) -> String {
+    match v {
+        Value::Null => "(empty)".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{ChangeSource, Status};
+
+    #[test]
+    fn kinds_round_trip() {
+        for kind in TimelineKind::ALL {
+            assert_eq!(TimelineKind::parse(kind.as_str()), Some(kind));
+            let json = serde_json::to_value(kind).expect("serialises");
+            assert_eq!(json, Value::String(kind.as_str().into()));
+        }
+    }
+
+    #[test]
+    fn summaries_say_what_changed() {
+        let cases = [
+            (
+                TimelineEvent::field_changed("first_name", &Value::Null, &json!("Jan")),
+                "first_name: (empty) → Jan",
+            ),
+            (
+                TimelineEvent::status_changed(&Transition {
+                    from: Status::Unsubscribed,
+                    to: Status::Subscribed,
+                    source: ChangeSource::Admin,
+                    reason: Some("asked by phone".into()),
+                }),
+                "Status unsubscribed → subscribed (admin): asked by phone",
+            ),
+            (TimelineEvent::tag_added("vip", "api"), "Tag vip added"),
+        ];
+        for (event, summary) in cases {
+            assert_eq!(event.summary, summary);
+        }
+    }
+}

@@ -1,0 +1,593 @@
+//! The SQLite implementation of the storage contract: Nudge's embedded default.
+//!
+//! One file in WAL mode. All writes go through a pool of exactly one connection and start with
+//! `BEGIN IMMEDIATE`, so writers queue in the process instead of failing with `SQLITE_BUSY`;
+//! reads use a separate pool and see the last committed state.
+
+mod contacts;
+mod import;
+mod rows;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use nudge_core::{ContactInput, ContactPatch, FieldDef, Status, TimelineEntry};
+use nudge_store::{
+    ApiKey, ChangeContext, ContactFilter, ContactRecord, Group, GroupPatch, ImportOptions,
+    ImportRow, Memberships, NewApiKey, NewUser, Page, PageRequest, Result, RowOutcome, Store,
+    StoreError, Suppression, Tag, User,
+};
+use rows::{backend, micros, ts};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Row, SqliteConnection};
+use std::path::Path;
+use std::time::Duration;
+use uuid::Uuid;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("cache_size", "-65536");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(backend)?;
+        MIGRATOR.run(&writer).await.map_err(backend)?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(backend)?;
+        Ok(Self { writer, reader })
+    }
+
+    /// Opens the database named by a `sqlite://PATH` URL.
+    pub async fn open_url(url: &str) -> Result<Self> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| StoreError::Backend(format!("not a sqlite URL: {url}")))?;
+        Self::open(Path::new(path)).await
+    }
+
+    async fn write(&self) -> Result<Tx> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)
+    }
+}
+
+async fn load_defs(conn: &mut SqliteConnection) -> Result<Vec<FieldDef>> {
+    let rows = sqlx::query("SELECT key, label, type, options FROM fields ORDER BY created_at, key")
+        .fetch_all(conn)
+        .await
+        .map_err(backend)?;
+    rows.iter().map(rows::field_def).collect()
+}
+
+async fn load_group(conn: &mut SqliteConnection, id: Uuid) -> Result<Group> {
+    sqlx::query("SELECT id, name, parent_id, created_at FROM groups WHERE id = ?")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(backend)?
+        .map(|r| rows::group(&r))
+        .transpose()?
+        .ok_or(StoreError::NotFound)
+}
+
+async fn group_tree(conn: &mut SqliteConnection) -> Result<nudge_core::GroupTree> {
+    let rows = sqlx::query("SELECT id, parent_id FROM groups")
+        .fetch_all(conn)
+        .await
+        .map_err(backend)?;
+    let links = rows
+        .iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("parent_id")?)))
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(backend)?;
+    Ok(nudge_core::GroupTree::new(links))
+}
+
+fn check_group_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(StoreError::invalid("name", "is empty"));
+    }
+    if name.chars().count() > 200 {
+        return Err(StoreError::invalid("name", "is longer than 200 characters"));
+    }
+    Ok(name.to_owned())
+}
+
+fn tree_error(e: nudge_core::group::TreeError) -> StoreError {
+    StoreError::invalid("parent_id", e.to_string())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKey> {
+        let id = Uuid::now_v7();
+        let now = Timestamp::now();
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO api_keys (id, name, key_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(&key.name)
+        .bind(&key.key_hash)
+        .bind(key.scopes.join(" "))
+        .bind(micros(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(ApiKey {
+            id,
+            name: key.name,
+            scopes: key.scopes,
+            created_at: now,
+        })
+    }
+
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>> {
+        let row =
+            sqlx::query("SELECT id, name, scopes, created_at FROM api_keys WHERE key_hash = ?")
+                .bind(key_hash)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(backend)?;
+        row.map(|r| {
+            let scopes: String = r.try_get("scopes").map_err(backend)?;
+            Ok(ApiKey {
+                id: r.try_get("id").map_err(backend)?,
+                name: r.try_get("name").map_err(backend)?,
+                scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+                created_at: ts(r.try_get("created_at").map_err(backend)?)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn create_user(&self, user: NewUser) -> Result<User> {
+        let id = Uuid::now_v7();
+        let now = Timestamp::now();
+        let mut tx = self.write().await?;
+        let taken = sqlx::query("SELECT 1 FROM users WHERE email_key = ?")
+            .bind(user.email.key())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if taken.is_some() {
+            return Err(StoreError::Conflict {
+                code: "duplicate_user",
+                field: Some("email"),
+                message: format!("a user with the email {} already exists", user.email),
+            });
+        }
+        sqlx::query(
+            "INSERT INTO users (id, email, email_key, password_hash, role, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(user.email.as_str())
+        .bind(user.email.key())
+        .bind(&user.password_hash)
+        .bind(user.role.as_str())
+        .bind(micros(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(User {
+            id,
+            email: user.email.to_string(),
+            role: user.role,
+            created_at: now,
+        })
+    }
+
+    async fn create_field(&self, def: FieldDef) -> Result<FieldDef> {
+        let mut tx = self.write().await?;
+        let taken = sqlx::query("SELECT 1 FROM fields WHERE key = ?")
+            .bind(def.key.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if taken.is_some() {
+            return Err(StoreError::Conflict {
+                code: "duplicate_field",
+                field: Some("key"),
+                message: format!("a custom field with the key {} already exists", def.key),
+            });
+        }
+        let options = serde_json::to_string(&def.options).map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO fields (key, label, type, options, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(def.key.as_str())
+        .bind(&def.label)
+        .bind(def.kind.as_str())
+        .bind(options)
+        .bind(micros(Timestamp::now()))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(def)
+    }
+
+    async fn list_fields(&self) -> Result<Vec<FieldDef>> {
+        let mut conn = self.reader.acquire().await.map_err(backend)?;
+        load_defs(&mut conn).await
+    }
+
+    async fn delete_field(&self, key: &str) -> Result<()> {
+        let mut tx = self.write().await?;
+        let gone = sqlx::query("DELETE FROM fields WHERE key = ?")
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if gone.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let path = format!("$.\"{key}\"");
+        sqlx::query(
+            "UPDATE contacts SET fields = json_remove(fields, ?) \
+             WHERE json_extract(fields, ?) IS NOT NULL",
+        )
+        .bind(&path)
+        .bind(&path)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn create_group(&self, name: &str, parent_id: Option<Uuid>) -> Result<Group> {
+        let name = check_group_name(name)?;
+        let mut tx = self.write().await?;
+        group_tree(&mut tx)
+            .await?
+            .check_parent(None, parent_id)
+            .map_err(tree_error)?;
+        let group = Group {
+            id: Uuid::now_v7(),
+            name,
+            parent_id,
+            created_at: Timestamp::now(),
+        };
+        sqlx::query("INSERT INTO groups (id, name, parent_id, created_at) VALUES (?, ?, ?, ?)")
+            .bind(group.id)
+            .bind(&group.name)
+            .bind(group.parent_id)
+            .bind(micros(group.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(group)
+    }
+
+    async fn list_groups(&self) -> Result<Vec<Group>> {
+        let rows =
+            sqlx::query("SELECT id, name, parent_id, created_at FROM groups ORDER BY name, id")
+                .fetch_all(&self.reader)
+                .await
+                .map_err(backend)?;
+        rows.iter().map(rows::group).collect()
+    }
+
+    async fn get_group(&self, id: Uuid) -> Result<Group> {
+        let mut conn = self.reader.acquire().await.map_err(backend)?;
+        load_group(&mut conn, id).await
+    }
+
+    async fn update_group(&self, id: Uuid, patch: GroupPatch) -> Result<Group> {
+        let mut tx = self.write().await?;
+        let mut group = load_group(&mut tx, id).await?;
+        if let Some(name) = patch.name {
+            group.name = check_group_name(&name)?;
+        }
+        if let Some(parent) = patch.parent_id {
+            group_tree(&mut tx)
+                .await?
+                .check_parent(Some(id), parent)
+                .map_err(tree_error)?;
+            group.parent_id = parent;
+        }
+        sqlx::query("UPDATE groups SET name = ?, parent_id = ? WHERE id = ?")
+            .bind(&group.name)
+            .bind(group.parent_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(group)
+    }
+
+    async fn delete_group(&self, id: Uuid) -> Result<()> {
+        let mut tx = self.write().await?;
+        load_group(&mut tx, id).await?;
+        let children: i64 = sqlx::query_scalar("SELECT count(*) FROM groups WHERE parent_id = ?")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let members: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM contact_groups WHERE group_id = ?")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?;
+        if children > 0 || members > 0 {
+            return Err(StoreError::Conflict {
+                code: "group_not_empty",
+                field: None,
+                message: format!(
+                    "the group still has {children} subgroup(s) and {members} contact(s); \
+                     move or remove them first"
+                ),
+            });
+        }
+        sqlx::query("DELETE FROM groups WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn create_tag(&self, name: &str) -> Result<Tag> {
+        let tag = nudge_core::TagName::parse(name).map_err(|r| StoreError::invalid("name", r))?;
+        let mut tx = self.write().await?;
+        contacts::tag_id(&mut tx, &tag, true).await?;
+        let contacts: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM contact_tags ct JOIN tags t ON t.id = ct.tag_id WHERE t.name = ?",
+        )
+        .bind(tag.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Tag {
+            name: tag.to_string(),
+            contacts: contacts.unsigned_abs(),
+        })
+    }
+
+    async fn list_tags(&self) -> Result<Vec<Tag>> {
+        let rows = sqlx::query(
+            "SELECT t.name, (SELECT count(*) FROM contact_tags ct WHERE ct.tag_id = t.id) AS n \
+             FROM tags t ORDER BY t.name",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Tag {
+                    name: r.try_get("name").map_err(backend)?,
+                    contacts: r.try_get::<i64, _>("n").map_err(backend)?.unsigned_abs(),
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_tag(&self, name: &str, at: Timestamp) -> Result<()> {
+        let mut tx = self.write().await?;
+        let Some(tag_id): Option<i64> = sqlx::query_scalar("SELECT id FROM tags WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?
+        else {
+            return Err(StoreError::NotFound);
+        };
+        let tagged: Vec<Uuid> =
+            sqlx::query_scalar("SELECT contact_id FROM contact_tags WHERE tag_id = ?")
+                .bind(tag_id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?;
+        let event = nudge_core::timeline::TimelineEvent::tag_removed(name, "admin");
+        for contact in tagged {
+            contacts::insert_timeline(&mut tx, contact, at, std::slice::from_ref(&event)).await?;
+        }
+        sqlx::query("DELETE FROM tags WHERE id = ?")
+            .bind(tag_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn create_contact(
+        &self,
+        input: ContactInput,
+        ctx: ChangeContext,
+    ) -> Result<ContactRecord> {
+        let mut tx = self.write().await?;
+        let record = contacts::create(&mut tx, input, ctx).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(record)
+    }
+
+    async fn get_contact(&self, id: Uuid) -> Result<ContactRecord> {
+        let mut conn = self.reader.acquire().await.map_err(backend)?;
+        contacts::record(&mut conn, id).await
+    }
+
+    async fn find_contact_by_email(&self, email: &str) -> Result<Option<ContactRecord>> {
+        let Ok(email) = nudge_core::Email::parse(email) else {
+            return Ok(None);
+        };
+        let mut conn = self.reader.acquire().await.map_err(backend)?;
+        let id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM contacts WHERE email_key = ?")
+            .bind(email.key())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(backend)?;
+        match id {
+            Some(id) => contacts::record(&mut conn, id).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn update_contact(
+        &self,
+        id: Uuid,
+        patch: ContactPatch,
+        memberships: Memberships,
+        ctx: ChangeContext,
+    ) -> Result<ContactRecord> {
+        let mut tx = self.write().await?;
+        contacts::update(&mut tx, id, &patch, memberships, ctx).await?;
+        let record = contacts::record(&mut tx, id).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(record)
+    }
+
+    async fn change_status(
+        &self,
+        id: Uuid,
+        to: Status,
+        reason: Option<String>,
+        ctx: ChangeContext,
+    ) -> Result<ContactRecord> {
+        let mut tx = self.write().await?;
+        contacts::change_status(&mut tx, id, to, reason.as_deref(), ctx).await?;
+        let record = contacts::record(&mut tx, id).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(record)
+    }
+
+    async fn set_group_membership(
+        &self,
+        id: Uuid,
+        group_id: Uuid,
+        member: bool,
+        ctx: ChangeContext,
+    ) -> Result<ContactRecord> {
+        let mut tx = self.write().await?;
+        contacts::record(&mut tx, id).await?;
+        let group = load_group(&mut tx, group_id).await?;
+        contacts::set_groups(&mut tx, id, &[group], member, ctx).await?;
+        let record = contacts::record(&mut tx, id).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(record)
+    }
+
+    async fn set_tag(
+        &self,
+        id: Uuid,
+        tag: &str,
+        tagged: bool,
+        ctx: ChangeContext,
+    ) -> Result<ContactRecord> {
+        let tag = nudge_core::TagName::parse(tag).map_err(|r| StoreError::invalid("tag", r))?;
+        let mut tx = self.write().await?;
+        contacts::record(&mut tx, id).await?;
+        contacts::set_tags(&mut tx, id, &[tag], tagged, ctx).await?;
+        let record = contacts::record(&mut tx, id).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(record)
+    }
+
+    async fn list_contacts(
+        &self,
+        filter: &ContactFilter,
+        page: PageRequest,
+    ) -> Result<Page<ContactRecord>> {
+        let mut conn = self.reader.acquire().await.map_err(backend)?;
+        contacts::list(&mut conn, filter, page).await
+    }
+
+    async fn count_contacts(&self, filter: &ContactFilter) -> Result<u64> {
+        let mut conn = self.reader.acquire().await.map_err(backend)?;
+        contacts::count(&mut conn, filter).await
+    }
+
+    async fn timeline(&self, id: Uuid, page: PageRequest) -> Result<Page<TimelineEntry>> {
+        let mut conn = self.reader.acquire().await.map_err(backend)?;
+        contacts::timeline(&mut conn, id, page).await
+    }
+
+    async fn erase_contact(&self, id: Uuid, at: Timestamp) -> Result<Suppression> {
+        let mut tx = self.write().await?;
+        let contact = contacts::load(&mut tx, id).await?;
+        let suppression = Suppression {
+            email_hash: contact.email.suppression_hash(),
+            status: contact.status,
+            erased_at: at,
+        };
+        sqlx::query(
+            "INSERT INTO suppressions (email_hash, status, erased_at) VALUES (?, ?, ?) \
+             ON CONFLICT (email_hash) DO UPDATE SET status = excluded.status, \
+             erased_at = excluded.erased_at",
+        )
+        .bind(&suppression.email_hash)
+        .bind(suppression.status.as_str())
+        .bind(micros(at))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        // Memberships and the timeline go with the row (ON DELETE CASCADE).
+        sqlx::query("DELETE FROM contacts WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(suppression)
+    }
+
+    async fn suppression(&self, email_hash: &str) -> Result<Option<Suppression>> {
+        let mut conn = self.reader.acquire().await.map_err(backend)?;
+        contacts::suppressions(&mut conn, &[email_hash.to_owned()])
+            .await
+            .map(|mut found| found.pop())
+    }
+
+    async fn import_batch(
+        &self,
+        rows: Vec<ImportRow>,
+        options: &ImportOptions,
+        at: Timestamp,
+    ) -> Result<Vec<RowOutcome>> {
+        let mut tx = self.write().await?;
+        let outcomes = import::batch(&mut tx, rows, options, at).await?;
+        if options.dry_run {
+            tx.rollback().await.map_err(backend)?;
+        } else {
+            tx.commit().await.map_err(backend)?;
+        }
+        Ok(outcomes)
+    }
+}

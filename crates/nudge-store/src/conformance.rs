@@ -1,0 +1,878 @@
+//! The stories every backend must pass, run by each store crate's tests through
+//! [`conformance_suite!`](crate::conformance_suite). Each story gets a fresh, empty store.
+
+#![allow(clippy::unwrap_used)] // Test code: a failed step should stop the story loudly.
+
+use crate::{
+    ChangeContext, ContactFilter, ExistingPolicy, GroupPatch, ImportOptions, ImportRow,
+    Memberships, NewApiKey, NewUser, PageRequest, RowOutcome, Store, StoreError,
+};
+use jiff::Timestamp;
+use nudge_core::{
+    ChangeSource, ContactInput, ContactPatch, Email, FieldDef, Patch, Role, Status, TimelineKind,
+};
+use serde_json::json;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// Generates one `#[tokio::test]` per story; `$make` is an expression that yields a fresh store.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($make:expr) => {
+        $crate::conformance_suite!(@tests $make;
+            contacts_round_trip_with_fields_groups_and_tags,
+            duplicate_email_is_a_conflict_whatever_the_case,
+            invalid_input_writes_nothing,
+            update_writes_old_and_new_values_to_the_timeline,
+            leaving_unsubscribed_needs_a_reason,
+            group_tree_refuses_cycles_and_selects_descendants,
+            filters_combine_and_count_matches_list,
+            cursor_pages_cover_everything_newest_first,
+            erase_keeps_only_a_suppression_that_flags_a_return,
+            import_creates_updates_skips_and_rejects_per_row,
+            dry_run_import_writes_nothing,
+            groups_in_use_cannot_be_deleted,
+            deleting_a_field_or_tag_removes_it_from_contacts,
+            api_keys_are_found_by_hash_and_users_are_unique
+        );
+    };
+    (@tests $make:expr; $($name:ident),* ) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let store = $make.await;
+                $crate::conformance::$name(&store).await;
+            }
+        )*
+    };
+}
+
+fn ctx(second: i64) -> ChangeContext {
+    ChangeContext::new(
+        ChangeSource::Admin,
+        Timestamp::from_second(1_800_000_000 + second).unwrap(),
+    )
+}
+
+fn input(email: &str) -> ContactInput {
+    ContactInput {
+        email: Some(email.into()),
+        ..ContactInput::default()
+    }
+}
+
+async fn field(store: &dyn Store, key: &str, kind: &str, options: &[&str]) {
+    let def = FieldDef::new(
+        key,
+        None,
+        kind,
+        options.iter().map(|s| s.to_string()).collect(),
+    )
+    .unwrap();
+    store.create_field(def).await.unwrap();
+}
+
+fn invalid_field(err: StoreError) -> String {
+    match err {
+        StoreError::Invalid(fields) => fields
+            .iter()
+            .map(|(k, _)| k.to_owned())
+            .collect::<Vec<_>>()
+            .join(","),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+async fn kinds(store: &dyn Store, id: Uuid) -> Vec<TimelineKind> {
+    let page = store.timeline(id, PageRequest::first(100)).await.unwrap();
+    page.items.iter().rev().map(|e| e.kind).collect()
+}
+
+pub async fn contacts_round_trip_with_fields_groups_and_tags(store: &dyn Store) {
+    field(store, "score", "number", &[]).await;
+    field(store, "tier", "choice", &["gold", "silver"]).await;
+    let group = store.create_group("Klanten", None).await.unwrap();
+    let mut i = input(" Anna@Example.NL ");
+    i.first_name = Some("Anna".into());
+    i.language = Some("nl".into());
+    i.time_zone = Some("Europe/Amsterdam".into());
+    i.fields = BTreeMap::from([("score".into(), json!(7)), ("tier".into(), json!("Gold"))]);
+    i.groups = vec![group.id];
+    i.tags = vec!["vip".into()];
+    let created = store.create_contact(i, ctx(0)).await.unwrap();
+    assert_eq!(created.contact.email.as_str(), "Anna@example.nl");
+    assert_eq!(created.contact.status, Status::Subscribed);
+    assert_eq!(created.groups, vec![group.id]);
+    assert_eq!(created.tags, vec!["vip".to_owned()]);
+
+    let got = store.get_contact(created.contact.id).await.unwrap();
+    assert_eq!(got, created);
+    assert_eq!(got.contact.fields.get("tier"), Some(&json!("gold")));
+    assert_eq!(got.contact.created_at, ctx(0).at);
+    let by_email = store
+        .find_contact_by_email("anna@EXAMPLE.nl")
+        .await
+        .unwrap();
+    assert_eq!(by_email.map(|r| r.contact.id), Some(created.contact.id));
+    assert_eq!(
+        kinds(store, created.contact.id).await,
+        [
+            TimelineKind::ContactCreated,
+            TimelineKind::GroupJoined,
+            TimelineKind::TagAdded
+        ]
+    );
+    assert!(matches!(
+        store.get_contact(Uuid::now_v7()).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn duplicate_email_is_a_conflict_whatever_the_case(store: &dyn Store) {
+    let first = store
+        .create_contact(input("jan@example.com"), ctx(0))
+        .await
+        .unwrap();
+    let err = store
+        .create_contact(input("JAN@example.COM"), ctx(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                code: "duplicate_email",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    let other = store
+        .create_contact(input("piet@example.com"), ctx(2))
+        .await
+        .unwrap();
+    let patch = ContactPatch {
+        email: Some("Jan@Example.com".into()),
+        ..ContactPatch::default()
+    };
+    let err = store
+        .update_contact(other.contact.id, patch, Memberships::default(), ctx(3))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                code: "duplicate_email",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // Changing only the case of one's own address is no conflict.
+    let patch = ContactPatch {
+        email: Some("Jan@example.com".into()),
+        ..ContactPatch::default()
+    };
+    let renamed = store
+        .update_contact(first.contact.id, patch, Memberships::default(), ctx(4))
+        .await
+        .unwrap();
+    assert_eq!(renamed.contact.email.as_str(), "Jan@example.com");
+}
+
+pub async fn invalid_input_writes_nothing(store: &dyn Store) {
+    field(store, "score", "number", &[]).await;
+    let mut i = input("a@example.com");
+    i.fields.insert("score".into(), json!("high"));
+    let err = store.create_contact(i, ctx(0)).await.unwrap_err();
+    assert_eq!(invalid_field(err), "fields.score");
+
+    let mut i = input("a@example.com");
+    i.groups = vec![Uuid::now_v7()];
+    i.tags = vec!["fine".into()];
+    assert_eq!(
+        invalid_field(store.create_contact(i, ctx(0)).await.unwrap_err()),
+        "groups[0]"
+    );
+    assert_eq!(
+        store
+            .count_contacts(&ContactFilter::default())
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(
+        store.list_tags().await.unwrap().is_empty(),
+        "no tag half-created"
+    );
+
+    let c = store
+        .create_contact(input("b@example.com"), ctx(1))
+        .await
+        .unwrap();
+    let patch = ContactPatch {
+        first_name: Patch::Set("Bea".into()),
+        fields: BTreeMap::from([("score".into(), json!([1]))]),
+        ..ContactPatch::default()
+    };
+    let err = store
+        .update_contact(c.contact.id, patch, Memberships::default(), ctx(2))
+        .await
+        .unwrap_err();
+    assert_eq!(invalid_field(err), "fields.score");
+    assert_eq!(store.get_contact(c.contact.id).await.unwrap(), c);
+    assert_eq!(
+        kinds(store, c.contact.id).await,
+        [TimelineKind::ContactCreated]
+    );
+}
+
+pub async fn update_writes_old_and_new_values_to_the_timeline(store: &dyn Store) {
+    field(store, "city", "text", &[]).await;
+    let c = store
+        .create_contact(input("c@example.com"), ctx(0))
+        .await
+        .unwrap();
+    let patch = ContactPatch {
+        first_name: Patch::Set("Carla".into()),
+        fields: BTreeMap::from([("city".into(), json!("Utrecht"))]),
+        ..ContactPatch::default()
+    };
+    let tags = Memberships {
+        groups: None,
+        tags: Some(vec!["a".into(), "b".into()]),
+    };
+    let updated = store
+        .update_contact(c.contact.id, patch, tags, ctx(5))
+        .await
+        .unwrap();
+    assert_eq!(updated.contact.first_name.as_deref(), Some("Carla"));
+    assert_eq!(updated.contact.updated_at, ctx(5).at);
+    assert_eq!(updated.tags, ["a", "b"]);
+    let page = store
+        .timeline(c.contact.id, PageRequest::first(10))
+        .await
+        .unwrap();
+    let summaries: Vec<_> = page.items.iter().map(|e| e.summary.as_str()).collect();
+    assert!(
+        summaries.contains(&"first_name: (empty) → Carla"),
+        "{summaries:?}"
+    );
+    assert!(
+        summaries.contains(&"fields.city: (empty) → Utrecht"),
+        "{summaries:?}"
+    );
+    let field_change = page
+        .items
+        .iter()
+        .find(|e| e.summary.starts_with("fields.city"))
+        .unwrap();
+    assert_eq!(field_change.data["old"], json!(null));
+    assert_eq!(field_change.data["new"], json!("Utrecht"));
+
+    let only_b = Memberships {
+        groups: None,
+        tags: Some(vec!["b".into()]),
+    };
+    let updated = store
+        .update_contact(c.contact.id, ContactPatch::default(), only_b, ctx(6))
+        .await
+        .unwrap();
+    assert_eq!(updated.tags, ["b"]);
+    assert_eq!(
+        kinds(store, c.contact.id).await.last(),
+        Some(&TimelineKind::TagRemoved)
+    );
+}
+
+pub async fn leaving_unsubscribed_needs_a_reason(store: &dyn Store) {
+    let c = store
+        .create_contact(input("d@example.com"), ctx(0))
+        .await
+        .unwrap();
+    let id = c.contact.id;
+    let unsub = ChangeContext::new(ChangeSource::UnsubscribeLink, ctx(1).at);
+    let r = store
+        .change_status(id, Status::Unsubscribed, None, unsub)
+        .await
+        .unwrap();
+    assert_eq!(r.contact.status, Status::Unsubscribed);
+
+    let err = store
+        .change_status(id, Status::Subscribed, None, ctx(2))
+        .await
+        .unwrap_err();
+    assert_eq!(invalid_field(err), "reason");
+    let bounce = ChangeContext::new(ChangeSource::Bounce, ctx(2).at);
+    let err = store
+        .change_status(id, Status::Pending, None, bounce)
+        .await
+        .unwrap_err();
+    assert_eq!(invalid_field(err), "status");
+    assert_eq!(
+        store.get_contact(id).await.unwrap().contact.status,
+        Status::Unsubscribed
+    );
+
+    let r = store
+        .change_status(
+            id,
+            Status::Subscribed,
+            Some("asked by phone".into()),
+            ctx(3),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.contact.status, Status::Subscribed);
+    let page = store.timeline(id, PageRequest::first(10)).await.unwrap();
+    let last = &page.items[0];
+    assert_eq!(last.kind, TimelineKind::StatusChanged);
+    assert_eq!(last.data["reason"], json!("asked by phone"));
+    assert_eq!(last.data["source"], json!("admin"));
+    assert_eq!(last.at, ctx(3).at);
+    // Setting the status it already has changes nothing and writes nothing.
+    store
+        .change_status(id, Status::Subscribed, None, ctx(4))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .timeline(id, PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        3
+    );
+}
+
+pub async fn group_tree_refuses_cycles_and_selects_descendants(store: &dyn Store) {
+    let top = store.create_group("Top", None).await.unwrap();
+    let mid = store.create_group("Mid", Some(top.id)).await.unwrap();
+    let leaf = store.create_group("Leaf", Some(mid.id)).await.unwrap();
+    let other = store.create_group("Other", None).await.unwrap();
+    let err = store
+        .update_group(
+            top.id,
+            GroupPatch {
+                name: None,
+                parent_id: Some(Some(leaf.id)),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(invalid_field(err), "parent_id");
+    let err = store
+        .create_group("Orphan", Some(Uuid::now_v7()))
+        .await
+        .unwrap_err();
+    assert_eq!(invalid_field(err), "parent_id");
+    assert_eq!(
+        invalid_field(store.create_group("  ", None).await.unwrap_err()),
+        "name"
+    );
+    assert_eq!(store.get_group(top.id).await.unwrap().parent_id, None);
+
+    for (email, group) in [
+        ("l@example.com", leaf.id),
+        ("m@example.com", mid.id),
+        ("o@example.com", other.id),
+    ] {
+        let mut i = input(email);
+        i.groups = vec![group];
+        store.create_contact(i, ctx(0)).await.unwrap();
+    }
+    let under_top = ContactFilter {
+        group: Some(top.id),
+        ..ContactFilter::default()
+    };
+    assert_eq!(store.count_contacts(&under_top).await.unwrap(), 2);
+    let page = store
+        .list_contacts(&under_top, PageRequest::first(10))
+        .await
+        .unwrap();
+    let mut emails: Vec<_> = page
+        .items
+        .iter()
+        .map(|r| r.contact.email.to_string())
+        .collect();
+    emails.sort();
+    assert_eq!(emails, ["l@example.com", "m@example.com"]);
+
+    let moved = store
+        .update_group(
+            leaf.id,
+            GroupPatch {
+                name: Some("Blad".into()),
+                parent_id: Some(Some(other.id)),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (moved.name.as_str(), moved.parent_id),
+        ("Blad", Some(other.id))
+    );
+    assert_eq!(store.count_contacts(&under_top).await.unwrap(), 1);
+    let under_other = ContactFilter {
+        group: Some(other.id),
+        ..ContactFilter::default()
+    };
+    assert_eq!(store.count_contacts(&under_other).await.unwrap(), 2);
+    assert_eq!(store.list_groups().await.unwrap().len(), 4);
+}
+
+pub async fn filters_combine_and_count_matches_list(store: &dyn Store) {
+    let g = store.create_group("G", None).await.unwrap();
+    let rows = [
+        (
+            "anna@example.com",
+            Some("Anna"),
+            true,
+            true,
+            Status::Subscribed,
+        ),
+        (
+            "bert@example.com",
+            Some("Bert"),
+            true,
+            true,
+            Status::Unsubscribed,
+        ),
+        (
+            "carl@example.com",
+            Some("Carl"),
+            true,
+            false,
+            Status::Subscribed,
+        ),
+        (
+            "dora@example.com",
+            Some("Dora"),
+            false,
+            true,
+            Status::Subscribed,
+        ),
+        ("eve_x@example.org", None, true, true, Status::Subscribed),
+    ];
+    for (email, name, in_group, tagged, status) in rows {
+        let mut i = input(email);
+        i.first_name = name.map(str::to_owned);
+        i.status = Some(status.as_str().into());
+        if in_group {
+            i.groups = vec![g.id];
+        }
+        if tagged {
+            i.tags = vec!["vip".into()];
+        }
+        store.create_contact(i, ctx(0)).await.unwrap();
+    }
+    let check = |filter: ContactFilter, expected: &'static [&'static str]| async move {
+        let n = store.count_contacts(&filter).await.unwrap();
+        let page = store
+            .list_contacts(&filter, PageRequest::first(100))
+            .await
+            .unwrap();
+        let mut got: Vec<_> = page
+            .items
+            .iter()
+            .map(|r| r.contact.email.to_string())
+            .collect();
+        got.sort();
+        assert_eq!(got, expected, "{filter:?}");
+        assert_eq!(n, expected.len() as u64, "{filter:?}");
+    };
+    let all = ContactFilter {
+        group: Some(g.id),
+        tag: Some("vip".into()),
+        status: Some(Status::Subscribed),
+        q: None,
+    };
+    check(all.clone(), &["anna@example.com", "eve_x@example.org"]).await;
+    check(
+        ContactFilter {
+            q: Some("ANN".into()),
+            ..ContactFilter::default()
+        },
+        &["anna@example.com"],
+    )
+    .await;
+    check(
+        ContactFilter {
+            q: Some("dor".into()),
+            ..ContactFilter::default()
+        },
+        &["dora@example.com"],
+    )
+    .await;
+    // LIKE wildcards in the search text are taken literally.
+    check(
+        ContactFilter {
+            q: Some("e_x".into()),
+            ..ContactFilter::default()
+        },
+        &["eve_x@example.org"],
+    )
+    .await;
+    check(
+        ContactFilter {
+            q: Some("%".into()),
+            ..ContactFilter::default()
+        },
+        &[],
+    )
+    .await;
+    check(
+        ContactFilter {
+            tag: Some("nope".into()),
+            ..ContactFilter::default()
+        },
+        &[],
+    )
+    .await;
+    check(
+        ContactFilter {
+            status: Some(Status::Unsubscribed),
+            ..ContactFilter::default()
+        },
+        &["bert@example.com"],
+    )
+    .await;
+}
+
+pub async fn cursor_pages_cover_everything_newest_first(store: &dyn Store) {
+    let mut ids = Vec::new();
+    for n in 0..25 {
+        let c = store
+            .create_contact(input(&format!("p{n}@example.com")), ctx(n))
+            .await
+            .unwrap();
+        ids.push(c.contact.id);
+    }
+    ids.reverse();
+    let mut seen = Vec::new();
+    let mut page = PageRequest::first(10);
+    loop {
+        let got = store
+            .list_contacts(&ContactFilter::default(), page)
+            .await
+            .unwrap();
+        seen.extend(got.items.iter().map(|r| r.contact.id));
+        match got.next_cursor {
+            Some(cursor) => page = PageRequest::after(10, cursor),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+}
+
+pub async fn erase_keeps_only_a_suppression_that_flags_a_return(store: &dyn Store) {
+    let g = store.create_group("G", None).await.unwrap();
+    let mut i = input("gone@example.com");
+    i.groups = vec![g.id];
+    i.tags = vec!["t".into()];
+    let c = store.create_contact(i, ctx(0)).await.unwrap();
+    let id = c.contact.id;
+    let bounce = ChangeContext::new(ChangeSource::Bounce, ctx(1).at);
+    store
+        .change_status(id, Status::Bounced, None, bounce)
+        .await
+        .unwrap();
+    let s = store.erase_contact(id, ctx(2).at).await.unwrap();
+    assert_eq!(s.status, Status::Bounced);
+    assert_eq!(
+        s.email_hash,
+        Email::parse("GONE@example.com").unwrap().suppression_hash()
+    );
+    assert!(!s.email_hash.contains("gone"));
+    assert!(matches!(
+        store.get_contact(id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.timeline(id, PageRequest::first(5)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(
+        store
+            .find_contact_by_email("gone@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.list_tags().await.unwrap()[0].contacts, 0);
+    assert_eq!(
+        store.suppression(&s.email_hash).await.unwrap(),
+        Some(s.clone())
+    );
+    // The group has no members left, so it can go.
+    store.delete_group(g.id).await.unwrap();
+
+    let back = store
+        .create_contact(input("Gone@example.com"), ctx(3))
+        .await
+        .unwrap();
+    assert_eq!(back.contact.status, Status::Bounced);
+    assert!(
+        kinds(store, back.contact.id)
+            .await
+            .contains(&TimelineKind::SuppressionMatched)
+    );
+
+    let rows = vec![ImportRow {
+        line: 2,
+        input: input("gone@example.com"),
+    }];
+    store
+        .erase_contact(back.contact.id, ctx(4).at)
+        .await
+        .unwrap();
+    let options = ImportOptions {
+        existing: ExistingPolicy::Update,
+        group: None,
+        dry_run: false,
+    };
+    let outcomes = store.import_batch(rows, &options, ctx(5).at).await.unwrap();
+    assert!(
+        matches!(&outcomes[..], [RowOutcome::Flagged(_)]),
+        "{outcomes:?}"
+    );
+    let again = store
+        .find_contact_by_email("gone@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.contact.status, Status::Bounced);
+}
+
+pub async fn import_creates_updates_skips_and_rejects_per_row(store: &dyn Store) {
+    field(store, "score", "number", &[]).await;
+    let g = store.create_group("Imported", None).await.unwrap();
+    let existing = store
+        .create_contact(input("old@example.com"), ctx(0))
+        .await
+        .unwrap();
+    let unsub = ChangeContext::new(ChangeSource::UnsubscribeLink, ctx(1).at);
+    let gone = store
+        .create_contact(input("unsub@example.com"), ctx(0))
+        .await
+        .unwrap();
+    store
+        .change_status(gone.contact.id, Status::Unsubscribed, None, unsub)
+        .await
+        .unwrap();
+
+    let row = |line: u64, email: &str, name: Option<&str>, score: Option<serde_json::Value>| {
+        let mut i = input(email);
+        i.first_name = name.map(str::to_owned);
+        if let Some(s) = score {
+            i.fields.insert("score".into(), s);
+        }
+        ImportRow { line, input: i }
+    };
+    let mut resub = row(7, "unsub@example.com", None, None);
+    resub.input.status = Some("subscribed".into());
+    let rows = vec![
+        row(2, "new@example.com", Some("New"), Some(json!(1))),
+        row(3, "OLD@example.com", Some("Old"), None),
+        row(4, "broken", None, None),
+        row(5, "bad-score@example.com", None, Some(json!("x"))),
+        row(6, "new@example.com", None, Some(json!(2))),
+        resub,
+    ];
+    let options = ImportOptions {
+        existing: ExistingPolicy::Update,
+        group: Some(g.id),
+        dry_run: false,
+    };
+    let outcomes = store
+        .import_batch(rows.clone(), &options, ctx(2).at)
+        .await
+        .unwrap();
+    assert_eq!(outcomes[0], RowOutcome::Created);
+    assert_eq!(outcomes[1], RowOutcome::Updated);
+    assert!(
+        matches!(&outcomes[2], RowOutcome::Rejected(r) if r.contains("email")),
+        "{outcomes:?}"
+    );
+    assert!(
+        matches!(&outcomes[3], RowOutcome::Rejected(r) if r.contains("fields.score")),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[4], RowOutcome::Updated);
+    assert!(
+        matches!(&outcomes[5], RowOutcome::Rejected(r) if r.contains("status")),
+        "{outcomes:?}"
+    );
+
+    let new = store
+        .find_contact_by_email("new@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(new.contact.first_name.as_deref(), Some("New"));
+    assert_eq!(new.contact.fields.get("score"), Some(&json!(2)));
+    assert_eq!(new.groups, vec![g.id]);
+    let old = store.get_contact(existing.contact.id).await.unwrap();
+    assert_eq!(old.contact.first_name.as_deref(), Some("Old"));
+    assert_eq!(old.groups, vec![g.id]);
+    assert!(
+        kinds(store, old.contact.id)
+            .await
+            .contains(&TimelineKind::Imported)
+    );
+    assert_eq!(
+        store
+            .count_contacts(&ContactFilter::default())
+            .await
+            .unwrap(),
+        3
+    );
+
+    let skip = ImportOptions {
+        existing: ExistingPolicy::Skip,
+        group: None,
+        dry_run: false,
+    };
+    let outcomes = store
+        .import_batch(rows[..2].to_vec(), &skip, ctx(3).at)
+        .await
+        .unwrap();
+    assert_eq!(outcomes, [RowOutcome::Skipped, RowOutcome::Skipped]);
+}
+
+pub async fn dry_run_import_writes_nothing(store: &dyn Store) {
+    let rows = vec![
+        ImportRow {
+            line: 2,
+            input: input("x@example.com"),
+        },
+        ImportRow {
+            line: 3,
+            input: input("nope"),
+        },
+    ];
+    let options = ImportOptions {
+        existing: ExistingPolicy::Update,
+        group: None,
+        dry_run: true,
+    };
+    let outcomes = store.import_batch(rows, &options, ctx(0).at).await.unwrap();
+    assert_eq!(outcomes[0], RowOutcome::Created);
+    assert!(matches!(outcomes[1], RowOutcome::Rejected(_)));
+    assert_eq!(
+        store
+            .count_contacts(&ContactFilter::default())
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+pub async fn groups_in_use_cannot_be_deleted(store: &dyn Store) {
+    let parent = store.create_group("P", None).await.unwrap();
+    let child = store.create_group("C", Some(parent.id)).await.unwrap();
+    let err = store.delete_group(parent.id).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                code: "group_not_empty",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let c = store
+        .create_contact(input("e@example.com"), ctx(0))
+        .await
+        .unwrap();
+    store
+        .set_group_membership(c.contact.id, child.id, true, ctx(1))
+        .await
+        .unwrap();
+    assert!(store.delete_group(child.id).await.is_err());
+    let r = store
+        .set_group_membership(c.contact.id, child.id, false, ctx(2))
+        .await
+        .unwrap();
+    assert!(r.groups.is_empty());
+    store.delete_group(child.id).await.unwrap();
+    store.delete_group(parent.id).await.unwrap();
+    assert!(matches!(
+        store.delete_group(parent.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        kinds(store, c.contact.id).await,
+        [
+            TimelineKind::ContactCreated,
+            TimelineKind::GroupJoined,
+            TimelineKind::GroupLeft
+        ]
+    );
+}
+
+pub async fn deleting_a_field_or_tag_removes_it_from_contacts(store: &dyn Store) {
+    field(store, "score", "number", &[]).await;
+    let dup = FieldDef::new("score", None, "text", vec![]).unwrap();
+    assert!(matches!(
+        store.create_field(dup).await,
+        Err(StoreError::Conflict {
+            code: "duplicate_field",
+            ..
+        })
+    ));
+    let mut i = input("f@example.com");
+    i.fields.insert("score".into(), json!(3));
+    i.tags = vec!["old".into()];
+    let c = store.create_contact(i, ctx(0)).await.unwrap();
+    store.delete_field("score").await.unwrap();
+    store.delete_tag("old", ctx(1).at).await.unwrap();
+    let got = store.get_contact(c.contact.id).await.unwrap();
+    assert!(got.contact.fields.is_empty());
+    assert!(got.tags.is_empty());
+    assert!(store.list_fields().await.unwrap().is_empty());
+    assert!(matches!(
+        store.delete_field("score").await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        kinds(store, c.contact.id).await.last(),
+        Some(&TimelineKind::TagRemoved)
+    );
+    let tagged = store
+        .set_tag(c.contact.id, "new", true, ctx(2))
+        .await
+        .unwrap();
+    assert_eq!(tagged.tags, ["new"]);
+    assert_eq!(store.create_tag("new").await.unwrap().contacts, 1);
+}
+
+pub async fn api_keys_are_found_by_hash_and_users_are_unique(store: &dyn Store) {
+    let key = store
+        .create_api_key(NewApiKey {
+            name: "ci".into(),
+            key_hash: "abc".into(),
+            scopes: vec!["contacts:read".into()],
+        })
+        .await
+        .unwrap();
+    let found = store.api_key_by_hash("abc").await.unwrap().unwrap();
+    assert_eq!(found.id, key.id);
+    assert_eq!(found.scopes, ["contacts:read"]);
+    assert!(store.api_key_by_hash("abd").await.unwrap().is_none());
+
+    let user = || NewUser {
+        email: Email::parse("Owner@example.com").unwrap(),
+        password_hash: "$argon2id$...".into(),
+        role: Role::Owner,
+    };
+    store.create_user(user()).await.unwrap();
+    assert!(matches!(
+        store.create_user(user()).await,
+        Err(StoreError::Conflict { .. })
+    ));
+}

@@ -1,0 +1,144 @@
+//! The storage contract: what the rest of Nudge asks of a database, whichever it is.
+//!
+//! `nudge-store-sqlite` and `nudge-store-postgres` implement [`Store`]; the [`conformance`]
+//! suite (behind the `conformance` feature) runs the same stories against both, so a behaviour
+//! that passes on one passes on the other.
+//!
+//! Every method that changes a contact writes the change and its timeline entries in one
+//! transaction, and decides what to write with the pure functions of `nudge-core`, called inside
+//! that transaction on the rows it read there.
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+pub mod plan;
+mod types;
+
+pub use types::*;
+
+use async_trait::async_trait;
+use nudge_core::{ContactInput, ContactPatch, FieldDef, Status, TimelineEntry};
+use uuid::Uuid;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// Input that breaks a rule; reasons keyed by field.
+    #[error("invalid: {0}")]
+    Invalid(nudge_core::FieldErrors),
+    /// The change collides with what is stored (a duplicate, a group still in use).
+    #[error("{message}")]
+    Conflict {
+        code: &'static str,
+        field: Option<&'static str>,
+        message: String,
+    },
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+impl StoreError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Invalid(nudge_core::FieldErrors::one(field, reason))
+    }
+
+    pub fn duplicate_email(email: &str) -> Self {
+        Self::Conflict {
+            code: "duplicate_email",
+            field: Some("email"),
+            message: format!("a contact with the email {email} already exists"),
+        }
+    }
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The backend's name, for logs and benchmark output.
+    fn backend(&self) -> &'static str;
+
+    // API keys and users.
+    async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKey>;
+    /// The key whose SHA-256 is `key_hash`, if any; records the use.
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>>;
+    async fn create_user(&self, user: NewUser) -> Result<User>;
+
+    // Custom fields.
+    async fn create_field(&self, def: FieldDef) -> Result<FieldDef>;
+    async fn list_fields(&self) -> Result<Vec<FieldDef>>;
+    /// Removes the definition and the values every contact had for it.
+    async fn delete_field(&self, key: &str) -> Result<()>;
+
+    // Groups.
+    async fn create_group(&self, name: &str, parent_id: Option<Uuid>) -> Result<Group>;
+    async fn list_groups(&self) -> Result<Vec<Group>>;
+    async fn get_group(&self, id: Uuid) -> Result<Group>;
+    async fn update_group(&self, id: Uuid, patch: GroupPatch) -> Result<Group>;
+    /// Refuses while the group has subgroups or contacts.
+    async fn delete_group(&self, id: Uuid) -> Result<()>;
+
+    // Tags.
+    async fn create_tag(&self, name: &str) -> Result<Tag>;
+    async fn list_tags(&self) -> Result<Vec<Tag>>;
+    /// Removes the tag from every contact, with a timeline entry for each.
+    async fn delete_tag(&self, name: &str, at: jiff::Timestamp) -> Result<()>;
+
+    // Contacts.
+    async fn create_contact(
+        &self,
+        input: ContactInput,
+        ctx: ChangeContext,
+    ) -> Result<ContactRecord>;
+    async fn get_contact(&self, id: Uuid) -> Result<ContactRecord>;
+    async fn find_contact_by_email(&self, email: &str) -> Result<Option<ContactRecord>>;
+    async fn update_contact(
+        &self,
+        id: Uuid,
+        patch: ContactPatch,
+        memberships: Memberships,
+        ctx: ChangeContext,
+    ) -> Result<ContactRecord>;
+    async fn change_status(
+        &self,
+        id: Uuid,
+        to: Status,
+        reason: Option<String>,
+        ctx: ChangeContext,
+    ) -> Result<ContactRecord>;
+    /// Adds (`true`) or removes (`false`) one group; doing what is already so changes nothing.
+    async fn set_group_membership(
+        &self,
+        id: Uuid,
+        group_id: Uuid,
+        member: bool,
+        ctx: ChangeContext,
+    ) -> Result<ContactRecord>;
+    async fn set_tag(
+        &self,
+        id: Uuid,
+        tag: &str,
+        tagged: bool,
+        ctx: ChangeContext,
+    ) -> Result<ContactRecord>;
+    async fn list_contacts(
+        &self,
+        filter: &ContactFilter,
+        page: PageRequest,
+    ) -> Result<Page<ContactRecord>>;
+    async fn count_contacts(&self, filter: &ContactFilter) -> Result<u64>;
+    async fn timeline(&self, id: Uuid, page: PageRequest) -> Result<Page<TimelineEntry>>;
+    /// Deletes the contact and everything about it, keeping only a hashed suppression entry.
+    async fn erase_contact(&self, id: Uuid, at: jiff::Timestamp) -> Result<Suppression>;
+    async fn suppression(&self, email_hash: &str) -> Result<Option<Suppression>>;
+
+    /// Imports one batch of rows in one transaction; each row gets its own outcome, and a
+    /// rejected row leaves no trace. With `dry_run` nothing is written, and the outcomes are
+    /// what a real run would report.
+    async fn import_batch(
+        &self,
+        rows: Vec<ImportRow>,
+        options: &ImportOptions,
+        at: jiff::Timestamp,
+    ) -> Result<Vec<RowOutcome>>;
+}

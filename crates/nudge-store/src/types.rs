@@ -1,0 +1,177 @@
+//! The records the storage contract takes and returns.
+
+use jiff::Timestamp;
+use nudge_core::{ChangeSource, Contact, ContactInput, Role, Status};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactRecord {
+    pub contact: Contact,
+    pub groups: Vec<Uuid>,
+    pub tags: Vec<String>,
+}
+
+/// Who makes a change and when: the timeline says both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeContext {
+    pub source: ChangeSource,
+    pub at: Timestamp,
+}
+
+impl ChangeContext {
+    pub fn new(source: ChangeSource, at: Timestamp) -> Self {
+        Self { source, at }
+    }
+}
+
+/// Memberships a PATCH replaces; `None` leaves them as they are.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Memberships {
+    pub groups: Option<Vec<Uuid>>,
+    pub tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub id: Uuid,
+    pub name: String,
+    pub parent_id: Option<Uuid>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupPatch {
+    pub name: Option<String>,
+    /// `Some(None)` moves the group to the top.
+    pub parent_id: Option<Option<Uuid>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    pub name: String,
+    pub contacts: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiKey {
+    pub name: String,
+    pub key_hash: String,
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub email: nudge_core::Email,
+    pub password_hash: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub role: Role,
+    pub created_at: Timestamp,
+}
+
+/// What an erase keeps: a hash of the address and the status it had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suppression {
+    pub email_hash: String,
+    pub status: Status,
+    pub erased_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactFilter {
+    /// Matches the start of the email, first or last name, case-insensitively.
+    pub q: Option<String>,
+    pub status: Option<Status>,
+    /// The group and all its descendants.
+    pub group: Option<Uuid>,
+    pub tag: Option<String>,
+}
+
+/// A page of a list ordered newest first; the cursor is the id of the last item seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: u32,
+    pub cursor: Option<Uuid>,
+}
+
+impl PageRequest {
+    pub const MAX_LIMIT: u32 = 1000;
+
+    pub fn first(limit: u32) -> Self {
+        Self {
+            limit: limit.clamp(1, Self::MAX_LIMIT),
+            cursor: None,
+        }
+    }
+
+    pub fn after(limit: u32, cursor: Uuid) -> Self {
+        Self {
+            limit: limit.clamp(1, Self::MAX_LIMIT),
+            cursor: Some(cursor),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<Uuid>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from `limit + 1` fetched rows: the extra row only tells that more follow.
+    pub fn from_rows(mut rows: Vec<T>, limit: u32, id: impl Fn(&T) -> Uuid) -> Self {
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_cursor = if more { rows.last().map(id) } else { None };
+        Self {
+            items: rows,
+            next_cursor,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportRow {
+    /// The row's line in the file (the header is line 1).
+    pub line: u64,
+    pub input: ContactInput,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExistingPolicy {
+    Update,
+    Skip,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportOptions {
+    pub existing: ExistingPolicy,
+    pub group: Option<Uuid>,
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowOutcome {
+    Created,
+    Updated,
+    /// The contact exists and the import does not update.
+    Skipped,
+    Rejected(String),
+    /// Created or updated, but the address was erased before while it could not be mailed; it
+    /// keeps that status.
+    Flagged(String),
+}
