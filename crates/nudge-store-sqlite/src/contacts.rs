@@ -114,7 +114,7 @@ pub async fn tag_id(
             "INSERT INTO tags (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
         )
         .bind(tag.as_str())
-        .bind(micros(Timestamp::now()))
+        .bind(micros(nudge_store::stored_now()))
         .execute(&mut *conn)
         .await
         .map_err(backend)?;

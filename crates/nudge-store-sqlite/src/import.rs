@@ -5,8 +5,8 @@ use crate::rows::{self, CONTACT_COLUMNS, backend, micros};
 use crate::{load_defs, load_group};
 use jiff::Timestamp;
 use nudge_core::timeline::TimelineEvent;
-use nudge_core::{ChangeSource, Contact, Email};
-use nudge_store::plan::{ImportDecision, plan_import_row};
+use nudge_core::{ChangeSource, Contact};
+use nudge_store::plan::{PlannedRow, batch_lookup_keys, plan_batch};
 use nudge_store::{
     ChangeContext, ImportOptions, ImportRow, Result, RowOutcome, StoreError, Suppression,
 };
@@ -31,88 +31,30 @@ pub async fn batch(
         })?),
         None => None,
     };
-    let emails: Vec<Email> = rows
-        .iter()
-        .filter_map(|r| r.input.email.as_deref())
-        .filter_map(|e| Email::parse(e).ok())
-        .collect();
-    let keys: Vec<String> = emails.iter().map(Email::key).collect();
-    let mut existing = existing_by_key(conn, &keys).await?;
-    let hashes: Vec<String> = emails.iter().map(Email::suppression_hash).collect();
+    let (keys, hashes) = batch_lookup_keys(&rows);
+    let existing = existing_by_key(conn, &keys).await?;
     let suppressed: HashMap<String, Suppression> = suppressions(conn, &hashes)
         .await?
         .into_iter()
         .map(|s| (s.email_hash.clone(), s))
         .collect();
+    let plan = plan_batch(&rows, existing, &suppressed, &defs, options.existing, at);
 
-    let mut outcomes = Vec::with_capacity(rows.len());
-    let mut created: Vec<Contact> = Vec::new();
-    let mut created_events: Vec<(Uuid, Vec<TimelineEvent>)> = Vec::new();
-    for row in &rows {
-        let email = row
-            .input
-            .email
-            .as_deref()
-            .and_then(|e| Email::parse(e).ok());
-        let key = email.as_ref().map(Email::key);
-        let current = key.as_ref().and_then(|k| existing.get(k));
-        let suppression = email
-            .as_ref()
-            .and_then(|e| suppressed.get(&e.suppression_hash()));
-        match plan_import_row(
-            row.line,
-            &row.input,
-            current,
-            suppression,
-            &defs,
-            options.existing,
-            at,
-        ) {
-            ImportDecision::Nothing(outcome) => outcomes.push(outcome),
-            ImportDecision::Create {
-                mut contact,
-                events,
-                outcome,
-            } => {
-                contact.source.get_or_insert_with(|| "import".to_owned());
-                let (contact, _, _) = contact.into_contact(Uuid::now_v7(), at);
-                if let Some(k) = key {
-                    // A later row with the same address in this batch updates this one.
-                    existing.insert(k, contact.clone());
-                }
-                created_events.push((contact.id, events));
-                created.push(contact);
-                outcomes.push(outcome);
-            }
-            ImportDecision::Update { contact, events } => {
-                if let Some(pending) = created.iter_mut().find(|c| c.id == contact.id) {
-                    *pending = contact.clone();
-                    if let Some((_, list)) =
-                        created_events.iter_mut().find(|(id, _)| *id == contact.id)
-                    {
-                        list.extend(events.into_iter().skip(1));
-                    }
-                } else {
-                    save_contact(conn, &contact).await?;
-                    insert_timeline(conn, contact.id, at, &events).await?;
-                    if let Some(g) = &group {
-                        let ctx = ChangeContext::new(ChangeSource::Import, at);
-                        contacts::set_groups(conn, contact.id, std::slice::from_ref(g), true, ctx)
-                            .await?;
-                    }
-                }
-                if let Some(k) = key {
-                    existing.insert(k, contact);
-                }
-                outcomes.push(RowOutcome::Updated);
-            }
+    let ctx = ChangeContext::new(ChangeSource::Import, at);
+    for row in &plan.updated {
+        save_contact(conn, &row.contact).await?;
+        insert_timeline(conn, row.contact.id, at, &row.events).await?;
+        contacts::set_tags(conn, row.contact.id, &row.tags, true, ctx).await?;
+        if let Some(g) = &group {
+            contacts::set_groups(conn, row.contact.id, std::slice::from_ref(g), true, ctx).await?;
         }
     }
-
+    let created: Vec<Contact> = plan.created.iter().map(|r| r.contact.clone()).collect();
     for chunk in created.chunks(INSERT_CHUNK) {
         insert_contacts(conn, chunk).await?;
     }
-    insert_created_timelines(conn, &created_events, at, group.as_ref()).await?;
+    insert_created_timelines(conn, &plan.created, at, group.as_ref()).await?;
+    insert_created_tags(conn, &plan.created).await?;
     if let Some(g) = &group {
         for chunk in created.chunks(INSERT_CHUNK * 10) {
             let mut q =
@@ -124,20 +66,25 @@ pub async fn batch(
             q.build().execute(&mut *conn).await.map_err(backend)?;
         }
     }
-    Ok(outcomes)
+    Ok(plan.outcomes)
 }
 
 /// The timelines of all new contacts, with a group-joined entry each when a group is given.
 async fn insert_created_timelines(
     conn: &mut SqliteConnection,
-    created: &[(Uuid, Vec<TimelineEvent>)],
+    created: &[PlannedRow],
     at: Timestamp,
     group: Option<&nudge_store::Group>,
 ) -> Result<()> {
     let joined = group.map(|g| TimelineEvent::group_joined(g.id, &g.name, "import"));
     let all: Vec<(Uuid, &TimelineEvent)> = created
         .iter()
-        .flat_map(|(id, events)| events.iter().chain(joined.as_ref()).map(move |e| (*id, e)))
+        .flat_map(|r| {
+            r.events
+                .iter()
+                .chain(joined.as_ref())
+                .map(move |e| (r.contact.id, e))
+        })
         .collect();
     for chunk in all.chunks(INSERT_CHUNK * 2) {
         let mut q = QueryBuilder::<Sqlite>::new(
@@ -151,6 +98,37 @@ async fn insert_created_timelines(
                 .push_bind(e.summary.clone())
                 .push_bind(e.data.to_string());
         });
+        q.build().execute(&mut *conn).await.map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// Tags of the new contacts: each distinct tag is looked up (or made) once per batch.
+async fn insert_created_tags(conn: &mut SqliteConnection, created: &[PlannedRow]) -> Result<()> {
+    let mut ids: HashMap<&str, i64> = HashMap::new();
+    let mut pairs: Vec<(i64, Uuid)> = Vec::new();
+    for row in created {
+        let contact = &row.contact.id;
+        for tag in &row.tags {
+            let id = match ids.get(tag.as_str()) {
+                Some(id) => *id,
+                None => {
+                    let id = contacts::tag_id(conn, tag, true)
+                        .await?
+                        .ok_or_else(|| StoreError::Backend(format!("tag {tag} vanished")))?;
+                    ids.insert(tag.as_str(), id);
+                    id
+                }
+            };
+            pairs.push((id, *contact));
+        }
+    }
+    for chunk in pairs.chunks(INSERT_CHUNK * 10) {
+        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO contact_tags (tag_id, contact_id) ");
+        q.push_values(chunk, |mut row, (tag, contact)| {
+            row.push_bind(*tag).push_bind(*contact);
+        });
+        q.push(" ON CONFLICT DO NOTHING");
         q.build().execute(&mut *conn).await.map_err(backend)?;
     }
     Ok(())

@@ -132,7 +132,7 @@ impl Store for SqliteStore {
 
     async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKey> {
         let id = Uuid::now_v7();
-        let now = Timestamp::now();
+        let now = nudge_store::stored_now();
         let mut tx = self.write().await?;
         sqlx::query(
             "INSERT INTO api_keys (id, name, key_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -175,7 +175,7 @@ impl Store for SqliteStore {
 
     async fn create_user(&self, user: NewUser) -> Result<User> {
         let id = Uuid::now_v7();
-        let now = Timestamp::now();
+        let now = nudge_store::stored_now();
         let mut tx = self.write().await?;
         let taken = sqlx::query("SELECT 1 FROM users WHERE email_key = ?")
             .bind(user.email.key())
@@ -233,7 +233,7 @@ impl Store for SqliteStore {
         .bind(&def.label)
         .bind(def.kind.as_str())
         .bind(options)
-        .bind(micros(Timestamp::now()))
+        .bind(micros(nudge_store::stored_now()))
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
@@ -280,7 +280,7 @@ impl Store for SqliteStore {
             id: Uuid::now_v7(),
             name,
             parent_id,
-            created_at: Timestamp::now(),
+            created_at: nudge_store::stored_now(),
         };
         sqlx::query("INSERT INTO groups (id, name, parent_id, created_at) VALUES (?, ?, ?, ?)")
             .bind(group.id)

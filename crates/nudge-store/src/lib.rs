@@ -21,6 +21,13 @@ use uuid::Uuid;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Now, at the precision both databases keep (microseconds), so that a record a store returns
+/// equals the one it reads back later.
+pub fn stored_now() -> jiff::Timestamp {
+    let now = jiff::Timestamp::now();
+    jiff::Timestamp::from_microsecond(now.as_microsecond()).unwrap_or(now)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
@@ -60,7 +67,7 @@ pub trait Store: Send + Sync + 'static {
 
     // API keys and users.
     async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKey>;
-    /// The key whose SHA-256 is `key_hash`, if any; records the use.
+    /// The key whose SHA-256 is `key_hash`, if any.
     async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>>;
     async fn create_user(&self, user: NewUser) -> Result<User>;
 

@@ -1,10 +1,14 @@
 //! Decisions both backends make the same way, between reading rows and writing them.
 
-use crate::{ExistingPolicy, RowOutcome, StoreError, Suppression};
+use crate::{ExistingPolicy, ImportRow, RowOutcome, StoreError, Suppression};
 use nudge_core::contact::{NewContact, plan_create, plan_update};
 use nudge_core::status::{TransitionError, plan_transition};
 use nudge_core::timeline::TimelineEvent;
-use nudge_core::{ChangeSource, Contact, ContactInput, ContactPatch, FieldDef, Patch};
+use nudge_core::{
+    ChangeSource, Contact, ContactInput, ContactPatch, Email, FieldDef, Patch, TagName,
+};
+use std::collections::HashMap;
+use uuid::Uuid;
 
 /// Maps a refused status change to the field the user should correct.
 pub fn transition_error(e: TransitionError) -> StoreError {
@@ -70,9 +74,11 @@ pub enum ImportDecision {
         events: Vec<TimelineEvent>,
         outcome: RowOutcome,
     },
+    /// `tags` are added to the contact's tags; an import never removes one.
     Update {
         contact: Contact,
         events: Vec<TimelineEvent>,
+        tags: Vec<TagName>,
     },
     Nothing(RowOutcome),
 }
@@ -116,6 +122,17 @@ pub fn plan_import_row(
             Ok(_) => ImportDecision::Nothing(RowOutcome::Skipped),
         };
     }
+    let tags = match input
+        .tags
+        .iter()
+        .map(|t| TagName::parse(t))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(tags) => tags,
+        Err(reason) => {
+            return ImportDecision::Nothing(RowOutcome::Rejected(format!("tags: {reason}")));
+        }
+    };
     let (mut next, mut events) = match plan_update(current, &input_as_patch(input), defs, at) {
         Ok(planned) => planned,
         Err(errors) => return ImportDecision::Nothing(RowOutcome::Rejected(errors.to_string())),
@@ -141,7 +158,123 @@ pub fn plan_import_row(
     ImportDecision::Update {
         contact: next,
         events,
+        tags,
     }
+}
+
+/// A contact an import batch creates or changes, with what its timeline and tags get.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedRow {
+    pub contact: Contact,
+    pub events: Vec<TimelineEvent>,
+    pub tags: Vec<TagName>,
+}
+
+/// Everything one import batch writes, decided before anything is written.
+#[derive(Debug, Default)]
+pub struct BatchPlan {
+    pub outcomes: Vec<RowOutcome>,
+    /// New contacts; a later row with the same address is folded into its first row.
+    pub created: Vec<PlannedRow>,
+    /// Changes to stored contacts, in row order (one contact may appear more than once).
+    pub updated: Vec<PlannedRow>,
+}
+
+/// Plans a whole batch. `existing` maps email keys to the stored contacts the batch mentions;
+/// `suppressed` maps suppression hashes to erased addresses.
+pub fn plan_batch(
+    rows: &[ImportRow],
+    mut existing: HashMap<String, Contact>,
+    suppressed: &HashMap<String, Suppression>,
+    defs: &[FieldDef],
+    policy: ExistingPolicy,
+    at: jiff::Timestamp,
+) -> BatchPlan {
+    let mut plan = BatchPlan::default();
+    let mut created_index: HashMap<Uuid, usize> = HashMap::new();
+    for row in rows {
+        let email = row
+            .input
+            .email
+            .as_deref()
+            .and_then(|e| Email::parse(e).ok());
+        let key = email.as_ref().map(Email::key);
+        let current = key.as_ref().and_then(|k| existing.get(k));
+        let suppression = email
+            .as_ref()
+            .and_then(|e| suppressed.get(&e.suppression_hash()));
+        match plan_import_row(row.line, &row.input, current, suppression, defs, policy, at) {
+            ImportDecision::Nothing(outcome) => plan.outcomes.push(outcome),
+            ImportDecision::Create {
+                mut contact,
+                mut events,
+                outcome,
+            } => {
+                contact.source.get_or_insert_with(|| "import".to_owned());
+                let (contact, _, tags) = contact.into_contact(Uuid::now_v7(), at);
+                events.extend(
+                    tags.iter()
+                        .map(|t| TimelineEvent::tag_added(t.as_str(), "import")),
+                );
+                if let Some(k) = key {
+                    existing.insert(k, contact.clone());
+                }
+                created_index.insert(contact.id, plan.created.len());
+                plan.created.push(PlannedRow {
+                    contact,
+                    events,
+                    tags,
+                });
+                plan.outcomes.push(outcome);
+            }
+            ImportDecision::Update {
+                contact,
+                events,
+                tags,
+            } => {
+                if let Some(k) = key {
+                    existing.insert(k, contact.clone());
+                }
+                match created_index
+                    .get(&contact.id)
+                    .and_then(|i| plan.created.get_mut(*i))
+                {
+                    Some(first) => {
+                        // The address appeared earlier in this batch: fold this row into that
+                        // one, without a second "imported" entry.
+                        let fresh: Vec<TagName> = tags
+                            .into_iter()
+                            .filter(|t| !first.tags.contains(t))
+                            .collect();
+                        first.contact = contact;
+                        first.events.extend(events.into_iter().skip(1));
+                        first.events.extend(
+                            fresh
+                                .iter()
+                                .map(|t| TimelineEvent::tag_added(t.as_str(), "import")),
+                        );
+                        first.tags.extend(fresh);
+                    }
+                    None => plan.updated.push(PlannedRow {
+                        contact,
+                        events,
+                        tags,
+                    }),
+                }
+                plan.outcomes.push(RowOutcome::Updated);
+            }
+        }
+    }
+    plan
+}
+
+/// The email keys and suppression hashes of a batch's valid addresses, for its two lookups.
+pub fn batch_lookup_keys(rows: &[ImportRow]) -> (Vec<String>, Vec<String>) {
+    rows.iter()
+        .filter_map(|r| r.input.email.as_deref())
+        .filter_map(|e| Email::parse(e).ok())
+        .map(|e| (e.key(), e.suppression_hash()))
+        .unzip()
 }
 
 #[cfg(test)]

@@ -92,7 +92,8 @@ pub struct Suppression {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContactFilter {
-    /// Matches the start of the email, first or last name, case-insensitively.
+    /// Matches anywhere in the email, first or last name, case-insensitively; `%` and `_` are
+    /// taken literally.
     pub q: Option<String>,
     pub status: Option<Status>,
     /// The group and all its descendants.

@@ -1,0 +1,98 @@
+-- The same schema as SQLite's 0001_contacts.sql, in native types. Ids are UUIDv7, and Postgres
+-- compares uuid values byte by byte, so ordering by id is ordering by creation time.
+--
+-- Constraint names are left to Postgres on purpose: the store recognises a lost race on an
+-- address by the generated name `contacts_email_key_key`.
+
+CREATE TABLE api_keys (
+    id uuid PRIMARY KEY,
+    name text NOT NULL,
+    key_hash text NOT NULL UNIQUE,
+    scopes text NOT NULL,
+    created_at timestamptz NOT NULL,
+    last_used_at timestamptz
+);
+
+CREATE TABLE users (
+    id uuid PRIMARY KEY,
+    email text NOT NULL,
+    email_key text NOT NULL UNIQUE,
+    password_hash text NOT NULL,
+    role text NOT NULL,
+    created_at timestamptz NOT NULL
+);
+
+CREATE TABLE fields (
+    key text PRIMARY KEY,
+    label text NOT NULL,
+    type text NOT NULL,
+    options jsonb NOT NULL,
+    created_at timestamptz NOT NULL
+);
+
+CREATE TABLE groups (
+    id uuid PRIMARY KEY,
+    name text NOT NULL,
+    parent_id uuid REFERENCES groups (id),
+    created_at timestamptz NOT NULL
+);
+CREATE INDEX groups_parent ON groups (parent_id);
+
+CREATE TABLE tags (
+    id bigserial PRIMARY KEY,
+    name text NOT NULL UNIQUE,
+    created_at timestamptz NOT NULL
+);
+
+-- The UNIQUE constraint's b-tree index serves the exact `email_key` lookups. The `q` search
+-- matches anywhere in the text (`LIKE '%...%'`), which no b-tree index can serve; a scan of the
+-- contacts is the price until the list outgrows it.
+CREATE TABLE contacts (
+    id uuid PRIMARY KEY,
+    email text NOT NULL,
+    email_key text NOT NULL UNIQUE,
+    first_name text,
+    last_name text,
+    phone text,
+    language text,
+    time_zone text,
+    owner_id uuid REFERENCES users (id) ON DELETE SET NULL,
+    status text NOT NULL,
+    source text,
+    consent jsonb,
+    fields jsonb NOT NULL DEFAULT '{}',
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+CREATE INDEX contacts_status ON contacts (status, id);
+
+CREATE TABLE contact_groups (
+    group_id uuid NOT NULL REFERENCES groups (id),
+    contact_id uuid NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+    PRIMARY KEY (group_id, contact_id)
+);
+CREATE INDEX contact_groups_contact ON contact_groups (contact_id);
+
+CREATE TABLE contact_tags (
+    tag_id bigint NOT NULL REFERENCES tags (id) ON DELETE CASCADE,
+    contact_id uuid NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+    PRIMARY KEY (tag_id, contact_id)
+);
+CREATE INDEX contact_tags_contact ON contact_tags (contact_id);
+
+CREATE TABLE timeline (
+    id uuid PRIMARY KEY,
+    contact_id uuid NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+    at timestamptz NOT NULL,
+    kind text NOT NULL,
+    summary text NOT NULL,
+    data jsonb NOT NULL
+);
+CREATE INDEX timeline_contact ON timeline (contact_id, id);
+
+-- What an erase keeps: the SHA-256 of the lower-cased address and the status it had.
+CREATE TABLE suppressions (
+    email_hash text PRIMARY KEY,
+    status text NOT NULL,
+    erased_at timestamptz NOT NULL
+);

@@ -1,0 +1,182 @@
+//! The command line of interfaces.md, and the dispatch to each command.
+
+use crate::settings::Settings;
+use crate::{bench, export, import, keys, serve};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nudge",
+    version,
+    about = "Self-hosted email marketing automation with a small CRM"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Where Nudge keeps its files (the SQLite database among them).
+    #[arg(
+        long,
+        global = true,
+        env = "NUDGE_DATA_DIR",
+        default_value = "./nudge-data"
+    )]
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://...`; default: `sqlite://<data-dir>/nudge.db`.
+    #[arg(long, global = true, env = "NUDGE_DATABASE_URL")]
+    pub database: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API (and, as they arrive, the web UI and workers) in one process.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage API keys.
+    #[command(name = "api-key", subcommand)]
+    ApiKey(ApiKeyCommand),
+    /// Manage users of the admin UI.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Import data.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Export data.
+    #[command(subcommand)]
+    Export(ExportCommand),
+    /// Benchmarks that print figures.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[arg(long, env = "NUDGE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The address users reach Nudge at; links in mail start with it.
+    #[arg(long, env = "NUDGE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create a key; the last line of output is the key itself.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Repeat for several; without it the key has every scope.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user who can sign in to the admin UI.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        role: String,
+        /// A file whose first line is the password; without it, the password is asked for.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import contacts from a CSV file whose first line names the columns.
+    Contacts(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    pub file: PathBuf,
+    /// COLUMN=FIELD, where FIELD is email, first_name, last_name, phone, language, time_zone,
+    /// status, tags or fields.<key>.
+    #[arg(long = "map", value_name = "COLUMN=FIELD")]
+    pub map: Vec<String>,
+    /// Update contacts that exist already (default: skip them).
+    #[arg(long)]
+    pub update: bool,
+    /// Add every imported contact to this group (its id or its name).
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Check every row and report, but write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The column separator; guessed from the header line when not given.
+    #[arg(long)]
+    pub delimiter: Option<char>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// Export all contacts.
+    Contacts {
+        #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+        format: ExportFormat,
+        /// Default: standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Import N generated contacts from CSV, then time a filtered count and a page.
+    Import {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// Also run against this PostgreSQL server (a fresh schema is made and dropped).
+        #[arg(long)]
+        postgres: Option<String>,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = Settings::new(cli.global);
+    match cli.command {
+        Command::Serve(args) => serve::run(&settings, args).await,
+        Command::Migrate => {
+            settings.open_store().await?;
+            println!("migrations applied to {}", settings.database_display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ApiKey(ApiKeyCommand::Create { name, scopes }) => {
+            keys::create_api_key(&settings, &name, &scopes).await
+        }
+        Command::User(UserCommand::Create {
+            email,
+            role,
+            password_file,
+        }) => keys::create_user(&settings, &email, &role, password_file.as_deref()).await,
+        Command::Import(ImportCommand::Contacts(args)) => {
+            let store = settings.open_store().await?;
+            import::run(store, args).await
+        }
+        Command::Export(ExportCommand::Contacts { format, output }) => {
+            let store = settings.open_store().await?;
+            export::run(store, format, output.as_deref()).await
+        }
+        Command::Bench(BenchCommand::Import { rows, postgres }) => {
+            bench::import(rows, postgres.as_deref()).await
+        }
+    }
+}

@@ -1,0 +1,130 @@
+#![allow(clippy::unwrap_used)] // Test helpers: a failed setup should stop the test loudly.
+
+use jiff::Timestamp;
+use nudge_engine::TestClock;
+use nudge_http::AppState;
+use nudge_store::{NewApiKey, Store};
+use nudge_store_sqlite::SqliteStore;
+use reqwest::{Method, Response};
+use serde_json::Value;
+use std::sync::Arc;
+
+pub struct TestApp {
+    pub address: String,
+    pub key: String,
+    pub client: reqwest::Client,
+    pub store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+}
+
+/// Boots the whole application on a random port with an empty SQLite database and a test clock.
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&dir.path().join("nudge.db"))
+            .await
+            .unwrap(),
+    );
+    let key = new_key(store.as_ref(), &["*"]).await;
+    let clock = Arc::new(TestClock::starting_at(Timestamp::now()));
+    let state = AppState::new(Arc::clone(&store), clock);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, nudge_http::app(state)).await.unwrap();
+    });
+    TestApp {
+        address,
+        key,
+        client: reqwest::Client::new(),
+        store,
+        _dir: dir,
+    }
+}
+
+pub async fn new_key(store: &dyn Store, scopes: &[&str]) -> String {
+    let key = format!("nudge_test_{}", uuid::Uuid::now_v7().simple());
+    store
+        .create_api_key(NewApiKey {
+            name: "test".into(),
+            key_hash: nudge_http::auth::key_hash(&key),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        })
+        .await
+        .unwrap();
+    key
+}
+
+impl TestApp {
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call_with(&self.key, method, path, body).await
+    }
+
+    pub async fn call_with(
+        &self,
+        key: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}/api/v1{path}", self.address))
+            .bearer_auth(key);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        parse(req.send().await.unwrap()).await
+    }
+
+    pub async fn raw(&self, method: Method, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let req = self
+            .client
+            .request(method, format!("{}/api/v1{path}", self.address))
+            .bearer_auth(&self.key)
+            .header("content-type", "application/json")
+            .body(body);
+        parse(req.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(Method::PATCH, path, Some(body)).await
+    }
+
+    /// Creates and returns something the test needs, failing loudly if the API refuses.
+    pub async fn create(&self, path: &str, body: Value) -> Value {
+        let (status, body) = self.post(path, body).await;
+        assert_eq!(status, 201, "{path}: {body}");
+        body
+    }
+}
+
+async fn parse(response: Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    (status, body)
+}
+
+/// The `error.code` of an error answer.
+pub fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("")
+}
+
+/// The reason given for `field` in an error answer.
+pub fn reason<'a>(body: &'a Value, field: &str) -> &'a str {
+    body["error"]["fields"][field].as_str().unwrap_or("")
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: the real application on a real socket and a fresh database per test, in the
+//! spirit of zero-to-production's `spawn_app()`; the CLI tests run the built binary.
+
+mod cli;
+mod contacts;
+mod errors;
+mod helpers;
+mod lists;
