@@ -91,16 +91,36 @@ impl TimelineEvent {
         }
     }
 
-    pub fn imported(update: bool, row: u64) -> Self {
-        let summary = if update {
-            format!("Updated by import (row {row})")
-        } else {
-            format!("Created by import (row {row})")
-        };
+    /// An import updated the contact; the changes follow as their own entries.
+    pub fn import_updated(row: u64) -> Self {
+        Self {
+            kind: TimelineKind::Imported,
+            summary: format!("Updated by import (row {row})"),
+            data: json!({ "row": row, "updated": true }),
+        }
+    }
+
+    /// An import created the contact, in the given group and with the given tags. One entry says
+    /// it all: a million-row import writes a million entries, not three million.
+    pub fn import_created(row: u64, group: Option<(Uuid, &str)>, tags: &[crate::TagName]) -> Self {
+        let mut summary = format!("Created by import (row {row})");
+        if let Some((_, name)) = group {
+            summary.push_str(&format!("; joined group {name}"));
+        }
+        if !tags.is_empty() {
+            let names: Vec<&str> = tags.iter().map(crate::TagName::as_str).collect();
+            summary.push_str(&format!("; tags {}", names.join(", ")));
+        }
         Self {
             kind: TimelineKind::Imported,
             summary,
-            data: json!({ "row": row, "updated": update }),
+            data: json!({
+                "row": row,
+                "updated": false,
+                "group_id": group.map(|(id, _)| id),
+                "group": group.map(|(_, name)| name),
+                "tags": tags,
+            }),
         }
     }
 
@@ -199,6 +219,18 @@ mod tests {
                 "Status unsubscribed → subscribed (admin): asked by phone",
             ),
             (TimelineEvent::tag_added("vip", "api"), "Tag vip added"),
+            (
+                TimelineEvent::import_created(
+                    5,
+                    Some((Uuid::nil(), "Klanten")),
+                    &[crate::TagName::parse("vip").expect("valid")],
+                ),
+                "Created by import (row 5); joined group Klanten; tags vip",
+            ),
+            (
+                TimelineEvent::import_created(6, None, &[]),
+                "Created by import (row 6)",
+            ),
         ];
         for (event, summary) in cases {
             assert_eq!(event.summary, summary);

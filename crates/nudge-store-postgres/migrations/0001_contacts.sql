@@ -44,9 +44,7 @@ CREATE TABLE tags (
     created_at timestamptz NOT NULL
 );
 
--- The UNIQUE constraint's b-tree index serves the exact `email_key` lookups. The `q` search
--- matches anywhere in the text (`LIKE '%...%'`), which no b-tree index can serve; a scan of the
--- contacts is the price until the list outgrows it.
+-- The UNIQUE constraint's b-tree index serves the exact `email_key` lookups.
 CREATE TABLE contacts (
     id uuid PRIMARY KEY,
     email text NOT NULL,
@@ -65,6 +63,10 @@ CREATE TABLE contacts (
     updated_at timestamptz NOT NULL
 );
 CREATE INDEX contacts_status ON contacts (status, id);
+-- `q` matches the start of the email, first or last name: LIKE 'prefix%' uses these.
+CREATE INDEX contacts_email_prefix ON contacts (email_key text_pattern_ops);
+CREATE INDEX contacts_first_name ON contacts (lower(first_name) text_pattern_ops);
+CREATE INDEX contacts_last_name ON contacts (lower(last_name) text_pattern_ops);
 
 CREATE TABLE contact_groups (
     group_id uuid NOT NULL REFERENCES groups (id),

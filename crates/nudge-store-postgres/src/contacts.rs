@@ -491,7 +491,8 @@ fn push_filter(q: &mut QueryBuilder<Postgres>, filter: &ContactFilter) {
         .push(")");
     }
     if let Some(text) = filter.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
+        // A prefix, so that the text_pattern_ops indexes answer it at any size.
+        let pattern = format!("{}%", escape_like(&text.to_lowercase()));
         q.push(" AND (c.email_key LIKE ")
             .push_bind(pattern.clone())
             .push(" ESCAPE '\\' OR lower(c.first_name) LIKE ")

@@ -6,7 +6,7 @@ use crate::{Lock, load_defs, load_group};
 use jiff::Timestamp;
 use nudge_core::timeline::TimelineEvent;
 use nudge_core::{ChangeSource, Contact};
-use nudge_store::plan::{PlannedRow, batch_lookup_keys, plan_batch};
+use nudge_store::plan::{BatchKeys, PlannedRow, plan_batch};
 use nudge_store::{
     ChangeContext, ImportOptions, ImportRow, Result, RowOutcome, StoreError, Suppression,
 };
@@ -38,14 +38,23 @@ pub async fn batch(
         ),
         None => None,
     };
-    let (keys, hashes) = batch_lookup_keys(rows);
-    let existing = existing_by_key(conn, &keys).await?;
-    let suppressed: HashMap<String, Suppression> = suppressions(conn, &hashes)
+    let keys = BatchKeys::new(rows);
+    let existing = existing_by_key(conn, &keys.keys()).await?;
+    let suppressed: HashMap<String, Suppression> = suppressions(conn, &keys.hashes())
         .await?
         .into_iter()
         .map(|s| (s.email_hash.clone(), s))
         .collect();
-    let plan = plan_batch(rows, existing, &suppressed, &defs, options.existing, at);
+    let plan = plan_batch(
+        rows,
+        &keys,
+        group.as_ref().map(|g| (g.id, g.name.as_str())),
+        existing,
+        &suppressed,
+        &defs,
+        options.existing,
+        at,
+    );
 
     let ctx = ChangeContext::new(ChangeSource::Import, at);
     for row in &plan.updated {
@@ -58,7 +67,7 @@ pub async fn batch(
     }
     let created: Vec<Contact> = plan.created.iter().map(|r| r.contact.clone()).collect();
     insert_contacts(conn, &created).await?;
-    insert_created_timelines(conn, &plan.created, at, group.as_ref()).await?;
+    insert_created_timelines(conn, &plan.created, at).await?;
     insert_created_tags(conn, &plan.created).await?;
     if let Some(g) = &group {
         for chunk in created.chunks(MEMBERSHIP_CHUNK) {
@@ -74,22 +83,15 @@ pub async fn batch(
     Ok(plan.outcomes)
 }
 
-/// The timelines of all new contacts, with a group-joined entry each when a group is given.
+/// The timelines of all new contacts.
 async fn insert_created_timelines(
     conn: &mut PgConnection,
     created: &[PlannedRow],
     at: Timestamp,
-    group: Option<&nudge_store::Group>,
 ) -> Result<()> {
-    let joined = group.map(|g| TimelineEvent::group_joined(g.id, &g.name, "import"));
     let all: Vec<(Uuid, &TimelineEvent)> = created
         .iter()
-        .flat_map(|r| {
-            r.events
-                .iter()
-                .chain(joined.as_ref())
-                .map(move |e| (r.contact.id, e))
-        })
+        .flat_map(|r| r.events.iter().map(move |e| (r.contact.id, e)))
         .collect();
     contacts::insert_timelines(conn, at, &all).await
 }

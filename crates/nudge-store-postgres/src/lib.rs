@@ -631,6 +631,14 @@ impl Store for PgStore {
             .map(|mut found| found.pop())
     }
 
+    async fn refresh_statistics(&self) -> Result<()> {
+        sqlx::query("ANALYZE contacts, contact_groups, contact_tags, timeline")
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
     async fn import_batch(
         &self,
         rows: Vec<ImportRow>,

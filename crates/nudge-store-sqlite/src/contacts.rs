@@ -418,43 +418,85 @@ pub async fn set_tags(
     Ok(())
 }
 
-/// Adds the filter's conditions; the caller has written `... WHERE 1 = 1`.
-fn push_filter(q: &mut QueryBuilder<Sqlite>, filter: &ContactFilter) {
+/// How a filter's membership conditions are written: as correlated `EXISTS` probes, which stop
+/// as soon as a page is full, or as `IN` lists, which SQLite builds once for a whole count.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Membership {
+    Exists,
+    InList,
+}
+
+const SUBTREE: &str = "WITH RECURSIVE sel(id) AS (SELECT ";
+const SUBTREE_END: &str =
+    " UNION SELECT g.id FROM groups g JOIN sel ON g.parent_id = sel.id) SELECT id FROM sel";
+
+/// Adds the filter's conditions; the caller has written `... WHERE 1 = 1`. `skip_tag` leaves
+/// the tag out for a query that is already driven by the tag's rows.
+fn push_filter(
+    q: &mut QueryBuilder<Sqlite>,
+    filter: &ContactFilter,
+    how: Membership,
+    skip_tag: bool,
+) {
     if let Some(status) = filter.status {
         q.push(" AND c.status = ").push_bind(status.as_str());
     }
     if let Some(group) = filter.group {
-        q.push(
-            " AND c.id IN (SELECT cg.contact_id FROM contact_groups cg WHERE cg.group_id IN (\
-             WITH RECURSIVE sel(id) AS (SELECT ",
-        )
-        .push_bind(group)
-        .push(" UNION SELECT g.id FROM groups g JOIN sel ON g.parent_id = sel.id) SELECT id FROM sel))");
+        match how {
+            Membership::Exists => q.push(
+                " AND EXISTS (SELECT 1 FROM contact_groups cg WHERE cg.contact_id = c.id \
+                 AND cg.group_id IN (",
+            ),
+            Membership::InList => q.push(
+                " AND c.id IN (SELECT cg.contact_id FROM contact_groups cg WHERE cg.group_id IN (",
+            ),
+        };
+        q.push(SUBTREE)
+            .push_bind(group)
+            .push(SUBTREE_END)
+            .push("))");
     }
-    if let Some(tag) = &filter.tag {
-        q.push(
-            " AND c.id IN (SELECT ct.contact_id FROM contact_tags ct JOIN tags t ON t.id = ct.tag_id \
-             WHERE t.name = ",
-        )
-        .push_bind(tag.clone())
-        .push(")");
+    if let (Some(tag), false) = (&filter.tag, skip_tag) {
+        match how {
+            Membership::Exists => q.push(
+                " AND EXISTS (SELECT 1 FROM contact_tags ct WHERE ct.contact_id = c.id \
+                 AND ct.tag_id = (SELECT id FROM tags WHERE name = ",
+            ),
+            Membership::InList => q.push(
+                " AND c.id IN (SELECT ct.contact_id FROM contact_tags ct \
+                 WHERE ct.tag_id = (SELECT id FROM tags WHERE name = ",
+            ),
+        };
+        q.push_bind(tag.clone()).push("))");
     }
-    if let Some(text) = filter.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
-        q.push(" AND (c.email_key LIKE ")
-            .push_bind(pattern.clone())
-            .push(" ESCAPE '\\' OR lower(c.first_name) LIKE ")
-            .push_bind(pattern.clone())
-            .push(" ESCAPE '\\' OR lower(c.last_name) LIKE ")
-            .push_bind(pattern)
-            .push(" ESCAPE '\\')");
+    if let Some((lo, hi)) = filter.q.as_deref().and_then(prefix_range) {
+        // Three index range scans (email_key, lower(first_name), lower(last_name)) joined by OR.
+        q.push(" AND (");
+        for (i, column) in ["c.email_key", "lower(c.first_name)", "lower(c.last_name)"]
+            .iter()
+            .enumerate()
+        {
+            if i > 0 {
+                q.push(" OR ");
+            }
+            q.push(format!("({column} >= "))
+                .push_bind(lo.clone())
+                .push(format!(" AND {column} < "))
+                .push_bind(hi.clone())
+                .push(")");
+        }
+        q.push(")");
     }
 }
 
-fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
+/// The range of texts that start with `q`, lower-cased the way SQLite's `lower()` does (ASCII).
+fn prefix_range(q: &str) -> Option<(String, String)> {
+    let lo = q.trim().to_ascii_lowercase();
+    if lo.is_empty() {
+        return None;
+    }
+    let hi = format!("{lo}{}", char::MAX);
+    Some((lo, hi))
 }
 
 pub async fn list(
@@ -465,7 +507,7 @@ pub async fn list(
     let mut q = QueryBuilder::<Sqlite>::new(format!(
         "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE 1 = 1"
     ));
-    push_filter(&mut q, filter);
+    push_filter(&mut q, filter, Membership::Exists, false);
     if let Some(cursor) = page.cursor {
         q.push(" AND c.id < ").push_bind(cursor);
     }
@@ -493,8 +535,25 @@ pub async fn list(
 }
 
 pub async fn count(conn: &mut SqliteConnection, filter: &ContactFilter) -> Result<u64> {
-    let mut q = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM contacts c WHERE 1 = 1");
-    push_filter(&mut q, filter);
+    // A tag is usually the smallest set, and its rows are stored together: walking them and
+    // probing each contact beats building a list of every member of a large group.
+    let mut q = match &filter.tag {
+        Some(tag) => {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "SELECT count(*) FROM contact_tags ct CROSS JOIN contacts c ON c.id = ct.contact_id \
+                 WHERE ct.tag_id = (SELECT id FROM tags WHERE name = ",
+            );
+            q.push_bind(tag.clone()).push(")");
+            q
+        }
+        None => QueryBuilder::<Sqlite>::new("SELECT count(*) FROM contacts c WHERE 1 = 1"),
+    };
+    let how = if filter.tag.is_some() {
+        Membership::Exists
+    } else {
+        Membership::InList
+    };
+    push_filter(&mut q, filter, how, true);
     let n: i64 = q
         .build_query_scalar()
         .fetch_one(conn)

@@ -507,13 +507,30 @@ pub async fn filters_combine_and_count_matches_list(store: &dyn Store) {
         &["dora@example.com"],
     )
     .await;
-    // LIKE wildcards in the search text are taken literally.
+    // `q` matches the start of a word kept apart (email, first or last name), and wildcard
+    // characters in it are taken literally.
     check(
         ContactFilter {
-            q: Some("e_x".into()),
+            q: Some("EVE_".into()),
             ..ContactFilter::default()
         },
         &["eve_x@example.org"],
+    )
+    .await;
+    check(
+        ContactFilter {
+            q: Some("e_e".into()),
+            ..ContactFilter::default()
+        },
+        &[],
+    )
+    .await;
+    check(
+        ContactFilter {
+            q: Some("example".into()),
+            ..ContactFilter::default()
+        },
+        &[],
     )
     .await;
     check(

@@ -139,6 +139,10 @@ pub trait Store: Send + Sync + 'static {
     async fn erase_contact(&self, id: Uuid, at: jiff::Timestamp) -> Result<Suppression>;
     async fn suppression(&self, email_hash: &str) -> Result<Option<Suppression>>;
 
+    /// Brings the query planner's statistics up to date after a bulk change such as an import,
+    /// so that the next filtered query picks a good plan.
+    async fn refresh_statistics(&self) -> Result<()>;
+
     /// Imports one batch of rows in one transaction; each row gets its own outcome, and a
     /// rejected row leaves no trace. With `dry_run` nothing is written, and the outcomes are
     /// what a real run would report.

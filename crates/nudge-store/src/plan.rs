@@ -83,9 +83,11 @@ pub enum ImportDecision {
     Nothing(RowOutcome),
 }
 
+#[allow(clippy::too_many_arguments)] // One row's whole context; a struct would only rename it.
 pub fn plan_import_row(
     line: u64,
     input: &ContactInput,
+    group: Option<(Uuid, &str)>,
     existing: Option<&Contact>,
     suppression: Option<&Suppression>,
     defs: &[FieldDef],
@@ -96,7 +98,7 @@ pub fn plan_import_row(
         return match plan_create(input, defs) {
             Err(errors) => ImportDecision::Nothing(RowOutcome::Rejected(errors.to_string())),
             Ok(mut contact) => {
-                let mut events = vec![TimelineEvent::imported(false, line)];
+                let mut events = vec![TimelineEvent::import_created(line, group, &contact.tags)];
                 let outcome = match apply_suppression(&mut contact, suppression) {
                     Some(event) => {
                         events.push(event);
@@ -154,7 +156,7 @@ pub fn plan_import_row(
             Err(e) => return ImportDecision::Nothing(RowOutcome::Rejected(format!("status: {e}"))),
         }
     }
-    events.insert(0, TimelineEvent::imported(true, line));
+    events.insert(0, TimelineEvent::import_updated(line));
     ImportDecision::Update {
         contact: next,
         events,
@@ -180,10 +182,39 @@ pub struct BatchPlan {
     pub updated: Vec<PlannedRow>,
 }
 
+/// The addresses of a batch, parsed once: per row, the matching key and the suppression hash.
+pub struct BatchKeys(Vec<Option<(String, String)>>);
+
+impl BatchKeys {
+    pub fn new(rows: &[ImportRow]) -> Self {
+        Self(
+            rows.iter()
+                .map(|r| {
+                    let email = Email::parse(r.input.email.as_deref()?).ok()?;
+                    Some((email.key(), email.suppression_hash()))
+                })
+                .collect(),
+        )
+    }
+
+    /// The keys to look stored contacts up by.
+    pub fn keys(&self) -> Vec<String> {
+        self.0.iter().flatten().map(|(k, _)| k.clone()).collect()
+    }
+
+    /// The hashes to look suppressions up by.
+    pub fn hashes(&self) -> Vec<String> {
+        self.0.iter().flatten().map(|(_, h)| h.clone()).collect()
+    }
+}
+
 /// Plans a whole batch. `existing` maps email keys to the stored contacts the batch mentions;
 /// `suppressed` maps suppression hashes to erased addresses.
+#[allow(clippy::too_many_arguments)] // The batch's whole context; a struct would only rename it.
 pub fn plan_batch(
     rows: &[ImportRow],
+    keys: &BatchKeys,
+    group: Option<(Uuid, &str)>,
     mut existing: HashMap<String, Contact>,
     suppressed: &HashMap<String, Suppression>,
     defs: &[FieldDef],
@@ -191,35 +222,42 @@ pub fn plan_batch(
     at: jiff::Timestamp,
 ) -> BatchPlan {
     let mut plan = BatchPlan::default();
-    let mut created_index: HashMap<Uuid, usize> = HashMap::new();
-    for row in rows {
-        let email = row
-            .input
-            .email
-            .as_deref()
-            .and_then(|e| Email::parse(e).ok());
-        let key = email.as_ref().map(Email::key);
-        let current = key.as_ref().and_then(|k| existing.get(k));
-        let suppression = email
-            .as_ref()
-            .and_then(|e| suppressed.get(&e.suppression_hash()));
-        match plan_import_row(row.line, &row.input, current, suppression, defs, policy, at) {
+    // Contacts this batch creates, by key, so that a later row with the same address updates
+    // the first instead of creating a second.
+    let mut created_by_key: HashMap<&str, usize> = HashMap::new();
+    for (row, key) in rows.iter().zip(&keys.0) {
+        let (key, hash) = match key {
+            Some((k, h)) => (Some(k.as_str()), Some(h.as_str())),
+            None => (None, None),
+        };
+        let created = key.and_then(|k| created_by_key.get(k).copied());
+        let current = match created {
+            Some(i) => plan.created.get(i).map(|r| &r.contact),
+            None => key.and_then(|k| existing.get(k)),
+        };
+        let suppression = hash.and_then(|h| suppressed.get(h));
+        let decision = plan_import_row(
+            row.line,
+            &row.input,
+            group,
+            current,
+            suppression,
+            defs,
+            policy,
+            at,
+        );
+        match decision {
             ImportDecision::Nothing(outcome) => plan.outcomes.push(outcome),
             ImportDecision::Create {
                 mut contact,
-                mut events,
+                events,
                 outcome,
             } => {
                 contact.source.get_or_insert_with(|| "import".to_owned());
                 let (contact, _, tags) = contact.into_contact(Uuid::now_v7(), at);
-                events.extend(
-                    tags.iter()
-                        .map(|t| TimelineEvent::tag_added(t.as_str(), "import")),
-                );
                 if let Some(k) = key {
-                    existing.insert(k, contact.clone());
+                    created_by_key.insert(k, plan.created.len());
                 }
-                created_index.insert(contact.id, plan.created.len());
                 plan.created.push(PlannedRow {
                     contact,
                     events,
@@ -232,16 +270,9 @@ pub fn plan_batch(
                 events,
                 tags,
             } => {
-                if let Some(k) = key {
-                    existing.insert(k, contact.clone());
-                }
-                match created_index
-                    .get(&contact.id)
-                    .and_then(|i| plan.created.get_mut(*i))
-                {
+                match created.and_then(|i| plan.created.get_mut(i)) {
                     Some(first) => {
-                        // The address appeared earlier in this batch: fold this row into that
-                        // one, without a second "imported" entry.
+                        // Fold this row into the first one, without a second "imported" entry.
                         let fresh: Vec<TagName> = tags
                             .into_iter()
                             .filter(|t| !first.tags.contains(t))
@@ -255,26 +286,22 @@ pub fn plan_batch(
                         );
                         first.tags.extend(fresh);
                     }
-                    None => plan.updated.push(PlannedRow {
-                        contact,
-                        events,
-                        tags,
-                    }),
+                    None => {
+                        if let Some(k) = key {
+                            existing.insert(k.to_owned(), contact.clone());
+                        }
+                        plan.updated.push(PlannedRow {
+                            contact,
+                            events,
+                            tags,
+                        });
+                    }
                 }
                 plan.outcomes.push(RowOutcome::Updated);
             }
         }
     }
     plan
-}
-
-/// The email keys and suppression hashes of a batch's valid addresses, for its two lookups.
-pub fn batch_lookup_keys(rows: &[ImportRow]) -> (Vec<String>, Vec<String>) {
-    rows.iter()
-        .filter_map(|r| r.input.email.as_deref())
-        .filter_map(|e| Email::parse(e).ok())
-        .map(|e| (e.key(), e.suppression_hash()))
-        .unzip()
 }
 
 #[cfg(test)]

@@ -92,8 +92,8 @@ pub struct Suppression {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContactFilter {
-    /// Matches anywhere in the email, first or last name, case-insensitively; `%` and `_` are
-    /// taken literally.
+    /// Matches the start of the email, the first name or the last name, case-insensitively;
+    /// `%` and `_` are taken literally. (A prefix, so that an index answers it at any size.)
     pub q: Option<String>,
     pub status: Option<Status>,
     /// The group and all its descendants.

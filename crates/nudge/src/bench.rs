@@ -20,7 +20,11 @@ use std::time::{Duration, Instant};
 /// subgroups, and an unrelated group. Filtering on the top group must find three quarters.
 const GROUPS: [&str; 4] = ["Other", "Customers", "Customers/Gold", "Customers/Silver"];
 
-pub async fn import(rows: u64, postgres: Option<&str>) -> anyhow::Result<ExitCode> {
+pub async fn import(
+    rows: u64,
+    postgres: Option<&str>,
+    keep: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
     let dir = tempfile::tempdir().context("could not make a temporary directory")?;
     println!(
         "Generating {rows} contacts as CSV in {} ...",
@@ -28,7 +32,16 @@ pub async fn import(rows: u64, postgres: Option<&str>) -> anyhow::Result<ExitCod
     );
     let files = generate(dir.path(), rows)?;
 
-    let sqlite = SqliteStore::open(&dir.path().join("bench.db")).await?;
+    let db = match keep {
+        Some(path) => {
+            if path.exists() {
+                anyhow::bail!("--keep {}: the file exists already", path.display());
+            }
+            path.to_path_buf()
+        }
+        None => dir.path().join("bench.db"),
+    };
+    let sqlite = SqliteStore::open(&db).await?;
     run("sqlite", Arc::new(sqlite), &files, rows).await?;
 
     if let Some(url) = postgres {

@@ -147,6 +147,10 @@ pub enum BenchCommand {
         /// Also run against this PostgreSQL server (a fresh schema is made and dropped).
         #[arg(long)]
         postgres: Option<String>,
+        /// Keep the SQLite database at this path (for EXPLAIN and profiling) instead of a
+        /// temporary file.
+        #[arg(long)]
+        keep: Option<PathBuf>,
     },
 }
 
@@ -175,8 +179,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = settings.open_store().await?;
             export::run(store, format, output.as_deref()).await
         }
-        Command::Bench(BenchCommand::Import { rows, postgres }) => {
-            bench::import(rows, postgres.as_deref()).await
-        }
+        Command::Bench(BenchCommand::Import {
+            rows,
+            postgres,
+            keep,
+        }) => bench::import(rows, postgres.as_deref(), keep.as_deref()).await,
     }
 }

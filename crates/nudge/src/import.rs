@@ -18,7 +18,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 /// Rows per store transaction: large enough to amortise a commit, small enough to keep memory flat.
-const BATCH: usize = 2_000;
+const BATCH: usize = 5_000;
 /// A wider header is almost certainly not a contact list (or not split on the right delimiter).
 const MAX_COLUMNS: usize = 1_000;
 
@@ -443,13 +443,21 @@ pub async fn import_file(
         if batch.is_empty() {
             continue;
         }
-        let keys: Vec<Option<u64>> = batch.iter().map(|r| email_fingerprint(&r.input)).collect();
+        let keys: Vec<Option<u64>> = if settings.dry_run {
+            batch.iter().map(|r| email_fingerprint(&r.input)).collect()
+        } else {
+            Vec::new()
+        };
         let lines: Vec<u64> = batch.iter().map(|r| r.line).collect();
         let outcomes = store
             .import_batch(batch, &options, jiff::Timestamp::now())
             .await?;
-        for ((outcome, line), key) in outcomes.into_iter().zip(lines).zip(keys) {
-            let repeated = settings.dry_run && key.is_some_and(|k| !seen.insert(k));
+        for (i, (outcome, line)) in outcomes.into_iter().zip(lines).enumerate() {
+            let repeated = keys
+                .get(i)
+                .copied()
+                .flatten()
+                .is_some_and(|k| !seen.insert(k));
             match outcome {
                 RowOutcome::Created | RowOutcome::Flagged(_) if repeated => {
                     if settings.update {
@@ -468,6 +476,9 @@ pub async fn import_file(
         progress.set_message(format!("{} rows", report.rows()));
     }
     reader_task.await.context("the CSV reader failed")?;
+    if !settings.dry_run && report.created + report.updated > 0 {
+        store.refresh_statistics().await?;
+    }
     report.rejected.sort_by_key(|(line, _)| *line);
     Ok(report)
 }

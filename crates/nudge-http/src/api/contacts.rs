@@ -211,7 +211,7 @@ pub struct ContactExport {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ContactQuery {
-    /// Text matched against email, first and last name.
+    /// Matches the start of the email, first name or last name (case-insensitive).
     pub q: Option<String>,
     pub status: Option<String>,
     /// A group id; contacts of its subgroups are included.
