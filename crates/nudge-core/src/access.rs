@@ -47,14 +47,22 @@ pub enum Scope {
     /// Custom fields, groups and tags themselves (not a contact's membership).
     #[serde(rename = "lists:write")]
     ListsWrite,
+    /// The send ledger.
+    #[serde(rename = "messages:read")]
+    MessagesRead,
+    /// Queueing messages with `POST /api/v1/messages`.
+    #[serde(rename = "messages:send")]
+    MessagesSend,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [
+    pub const ALL: [Scope; 6] = [
         Scope::ContactsRead,
         Scope::ContactsWrite,
         Scope::ContactsErase,
         Scope::ListsWrite,
+        Scope::MessagesRead,
+        Scope::MessagesSend,
     ];
     pub const EVERY: &'static str = "*";
 
@@ -64,6 +72,8 @@ impl Scope {
             Scope::ContactsWrite => "contacts:write",
             Scope::ContactsErase => "contacts:erase",
             Scope::ListsWrite => "lists:write",
+            Scope::MessagesRead => "messages:read",
+            Scope::MessagesSend => "messages:send",
         }
     }
 

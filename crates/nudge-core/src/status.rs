@@ -110,6 +110,15 @@ pub enum SkipRule {
 }
 
 impl SkipRule {
+    pub const ALL: [SkipRule; 6] = [
+        SkipRule::PendingUnconfirmed,
+        SkipRule::Unsubscribed,
+        SkipRule::TransactionalOnly,
+        SkipRule::Bounced,
+        SkipRule::Complained,
+        SkipRule::PendingNotAllowed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             SkipRule::PendingUnconfirmed => "pending_unconfirmed",

@@ -18,10 +18,16 @@ pub enum TimelineKind {
     StatusChanged,
     Imported,
     Note,
+    EmailQueued,
+    EmailSent,
+    EmailSkipped,
+    EmailDeferred,
+    EmailFailed,
+    EmailBounced,
 }
 
 impl TimelineKind {
-    pub const ALL: [TimelineKind; 10] = [
+    pub const ALL: [TimelineKind; 16] = [
         TimelineKind::ContactCreated,
         TimelineKind::SuppressionMatched,
         TimelineKind::FieldChanged,
@@ -32,6 +38,12 @@ impl TimelineKind {
         TimelineKind::StatusChanged,
         TimelineKind::Imported,
         TimelineKind::Note,
+        TimelineKind::EmailQueued,
+        TimelineKind::EmailSent,
+        TimelineKind::EmailSkipped,
+        TimelineKind::EmailDeferred,
+        TimelineKind::EmailFailed,
+        TimelineKind::EmailBounced,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +58,12 @@ impl TimelineKind {
             TimelineKind::StatusChanged => "status_changed",
             TimelineKind::Imported => "imported",
             TimelineKind::Note => "note",
+            TimelineKind::EmailQueued => "email_queued",
+            TimelineKind::EmailSent => "email_sent",
+            TimelineKind::EmailSkipped => "email_skipped",
+            TimelineKind::EmailDeferred => "email_deferred",
+            TimelineKind::EmailFailed => "email_failed",
+            TimelineKind::EmailBounced => "email_bounced",
         }
     }
 
@@ -176,6 +194,62 @@ impl TimelineEvent {
             data: json!({
                 "from": t.from, "to": t.to, "source": t.source, "reason": t.reason,
             }),
+        }
+    }
+}
+
+/// Entries about one outbound message; `data.message_id` ties them to the ledger row.
+impl TimelineEvent {
+    pub fn email_queued(message: Uuid, class: crate::MessageClass, subject: &str) -> Self {
+        Self {
+            kind: TimelineKind::EmailQueued,
+            summary: format!("Email queued ({}): {subject}", class.as_str()),
+            data: json!({ "message_id": message, "class": class, "subject": subject }),
+        }
+    }
+
+    pub fn email_sent(message: Uuid, subject: &str) -> Self {
+        Self {
+            kind: TimelineKind::EmailSent,
+            summary: format!("Email sent: {subject}"),
+            data: json!({ "message_id": message, "subject": subject }),
+        }
+    }
+
+    pub fn email_skipped(message: Uuid, subject: &str, rule: crate::SkipRule) -> Self {
+        Self {
+            kind: TimelineKind::EmailSkipped,
+            summary: format!("Email skipped by the rule {}: {subject}", rule.as_str()),
+            data: json!({ "message_id": message, "subject": subject, "rule": rule }),
+        }
+    }
+
+    pub fn email_deferred(
+        message: Uuid,
+        subject: &str,
+        error: &str,
+        next: jiff::Timestamp,
+    ) -> Self {
+        Self {
+            kind: TimelineKind::EmailDeferred,
+            summary: format!("Email deferred, next attempt {next}: {subject}: {error}"),
+            data: json!({ "message_id": message, "subject": subject, "error": error, "next_attempt_at": next }),
+        }
+    }
+
+    pub fn email_failed(message: Uuid, subject: &str, error: &str) -> Self {
+        Self {
+            kind: TimelineKind::EmailFailed,
+            summary: format!("Email failed: {subject}: {error}"),
+            data: json!({ "message_id": message, "subject": subject, "error": error }),
+        }
+    }
+
+    pub fn email_bounced(message: Uuid, subject: &str, error: &str) -> Self {
+        Self {
+            kind: TimelineKind::EmailBounced,
+            summary: format!("Email bounced (hard): {subject}: {error}"),
+            data: json!({ "message_id": message, "subject": subject, "error": error }),
         }
     }
 }

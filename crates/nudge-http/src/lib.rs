@@ -1,4 +1,5 @@
-//! The HTTP edge of Nudge: the REST API, its OpenAPI document, health and metrics.
+//! The HTTP edge of Nudge: the REST API, its OpenAPI document, public pages for contacts,
+//! health and metrics.
 //!
 //! This is the only crate that knows HTTP and JSON. Handlers parse input into the core's types,
 //! call the store, and map every failure to [`error::AppError`], which carries a stable code.
@@ -10,6 +11,7 @@ pub mod error;
 pub mod extract;
 mod metrics;
 mod openapi;
+pub mod public;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -31,15 +33,26 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    /// Signs and checks the tokens in links in mail.
+    pub secret: Arc<[u8]>,
+    /// Woken when a message is queued, so that it goes out without waiting for the next pass.
+    pub wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, secret: Arc<[u8]>) -> Self {
         Self {
             store,
             clock,
             metrics: Arc::new(Metrics::default()),
+            secret,
+            wake: None,
         }
+    }
+
+    pub fn with_wake(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
+        self.wake = Some(wake);
+        self
     }
 }
 
@@ -48,6 +61,7 @@ pub fn app(state: AppState) -> Router {
     let (api, doc) = OpenApiRouter::with_openapi(openapi::base())
         .merge(api::contacts::router())
         .merge(api::lists::router())
+        .merge(api::messages::router())
         .split_for_parts();
     let doc = Arc::new(openapi::finish(doc));
     let api = api
@@ -73,6 +87,10 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(healthz))
+        .route(
+            "/unsubscribe/{token}",
+            get(public::unsubscribe_page).post(public::unsubscribe),
+        )
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -1,8 +1,9 @@
 -- The same schema as SQLite's 0001_contacts.sql, in native types. Ids are UUIDv7, and Postgres
 -- compares uuid values byte by byte, so ordering by id is ordering by creation time.
 --
--- Constraint names are left to Postgres on purpose: the store recognises a lost race on an
--- address by the generated name `contacts_email_key_key`.
+-- The store recognises a lost race by the name of the unique index that reports it:
+-- `users_email_key_key` and `fields_pkey` are the names Postgres generates, and the index on
+-- `contacts.email_key` is created under the name a UNIQUE constraint would get.
 
 CREATE TABLE api_keys (
     id uuid PRIMARY KEY,
@@ -44,11 +45,10 @@ CREATE TABLE tags (
     created_at timestamptz NOT NULL
 );
 
--- The UNIQUE constraint's b-tree index serves the exact `email_key` lookups.
 CREATE TABLE contacts (
     id uuid PRIMARY KEY,
     email text NOT NULL,
-    email_key text NOT NULL UNIQUE,
+    email_key text NOT NULL,
     first_name text,
     last_name text,
     phone text,
@@ -62,9 +62,13 @@ CREATE TABLE contacts (
     created_at timestamptz NOT NULL,
     updated_at timestamptz NOT NULL
 );
+-- Also answers "is this contact in that status" from the index alone, which filtered counts
+-- ask once per candidate.
 CREATE INDEX contacts_status ON contacts (status, id);
--- `q` matches the start of the email, first or last name: LIKE 'prefix%' uses these.
-CREATE INDEX contacts_email_prefix ON contacts (email_key text_pattern_ops);
+-- One index for both the exact `email_key` lookups and `q`'s LIKE 'prefix%' (text_pattern_ops
+-- has `=` too), so that every imported contact updates one index fewer.
+CREATE UNIQUE INDEX contacts_email_key_key ON contacts (email_key text_pattern_ops);
+-- `q` also matches the start of the first or last name.
 CREATE INDEX contacts_first_name ON contacts (lower(first_name) text_pattern_ops);
 CREATE INDEX contacts_last_name ON contacts (lower(last_name) text_pattern_ops);
 
@@ -73,24 +77,27 @@ CREATE TABLE contact_groups (
     contact_id uuid NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
     PRIMARY KEY (group_id, contact_id)
 );
-CREATE INDEX contact_groups_contact ON contact_groups (contact_id);
+-- With `group_id`, "is this contact in one of these groups" is answered from the index alone.
+CREATE INDEX contact_groups_contact ON contact_groups (contact_id, group_id);
 
 CREATE TABLE contact_tags (
     tag_id bigint NOT NULL REFERENCES tags (id) ON DELETE CASCADE,
     contact_id uuid NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
     PRIMARY KEY (tag_id, contact_id)
 );
-CREATE INDEX contact_tags_contact ON contact_tags (contact_id);
+CREATE INDEX contact_tags_contact ON contact_tags (contact_id, tag_id);
 
+-- Entries are only ever read by contact, so the key is (contact_id, id) as in SQLite, and there
+-- is no second index to update for each entry. The ids are UUIDv7, unique on their own.
 CREATE TABLE timeline (
-    id uuid PRIMARY KEY,
+    id uuid NOT NULL,
     contact_id uuid NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
     at timestamptz NOT NULL,
     kind text NOT NULL,
     summary text NOT NULL,
-    data jsonb NOT NULL
+    data jsonb NOT NULL,
+    PRIMARY KEY (contact_id, id)
 );
-CREATE INDEX timeline_contact ON timeline (contact_id, id);
 
 -- What an erase keeps: the SHA-256 of the lower-cased address and the status it had.
 CREATE TABLE suppressions (

@@ -12,19 +12,13 @@ use nudge_store::{
     ChangeContext, ContactFilter, ContactRecord, Group, Memberships, Page, PageRequest, Result,
     StoreError, Suppression,
 };
+use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use std::collections::HashMap;
 use uuid::Uuid;
 
 /// The name Postgres gives the UNIQUE constraint on `contacts.email_key`.
 const EMAIL_KEY_CONSTRAINT: &str = "contacts_email_key_key";
-
-/// Rows per multi-row INSERT of contacts: 15 columns each stays under Postgres's 65,535 bound
-/// values per statement.
-const CONTACT_CHUNK: usize = 4000;
-
-/// Rows per multi-row INSERT of timeline entries (6 columns each).
-const TIMELINE_CHUNK: usize = 10_000;
 
 pub async fn load(conn: &mut PgConnection, id: Uuid, lock: Lock) -> Result<Contact> {
     let sql = format!(
@@ -99,26 +93,39 @@ pub async fn insert_timeline(
     insert_timelines(conn, at, &entries).await
 }
 
-/// Timeline entries of any number of contacts, all at `at`, with one statement per chunk.
+/// Timeline entries of any number of contacts, all at `at`, with one statement.
+///
+/// Bulk inserts here and below bind one array per column and `UNNEST` them: a handful of
+/// parameters instead of one per value, which Postgres parses and plans much faster than a
+/// multi-row VALUES list with thousands of placeholders, and with no limit on the row count.
 pub async fn insert_timelines(
     conn: &mut PgConnection,
     at: Timestamp,
     entries: &[(Uuid, &TimelineEvent)],
 ) -> Result<()> {
-    for chunk in entries.chunks(TIMELINE_CHUNK) {
-        let mut q = QueryBuilder::<Postgres>::new(
-            "INSERT INTO timeline (id, contact_id, at, kind, summary, data) ",
-        );
-        q.push_values(chunk, |mut row, (contact, e)| {
-            row.push_bind(Uuid::now_v7())
-                .push_bind(*contact)
-                .push_bind(pg_ts(at))
-                .push_bind(e.kind.as_str())
-                .push_bind(e.summary.clone())
-                .push_bind(e.data.clone());
-        });
-        q.build().execute(&mut *conn).await.map_err(backend)?;
+    if entries.is_empty() {
+        return Ok(());
     }
+    let ids: Vec<Uuid> = entries.iter().map(|_| Uuid::now_v7()).collect();
+    let contacts: Vec<Uuid> = entries.iter().map(|(c, _)| *c).collect();
+    let kinds: Vec<&str> = entries.iter().map(|(_, e)| e.kind.as_str()).collect();
+    let summaries: Vec<&str> = entries.iter().map(|(_, e)| e.summary.as_str()).collect();
+    let data: Vec<Json<&serde_json::Value>> = entries.iter().map(|(_, e)| Json(&e.data)).collect();
+    sqlx::query(
+        "INSERT INTO timeline (id, contact_id, at, kind, summary, data) \
+         SELECT t.id, t.contact_id, $3, t.kind, t.summary, t.data \
+         FROM UNNEST($1::uuid[], $2::uuid[], $4::text[], $5::text[], $6::jsonb[]) \
+         AS t (id, contact_id, kind, summary, data)",
+    )
+    .bind(ids)
+    .bind(contacts)
+    .bind(pg_ts(at))
+    .bind(kinds)
+    .bind(summaries)
+    .bind(data)
+    .execute(conn)
+    .await
+    .map_err(backend)?;
     Ok(())
 }
 
@@ -244,46 +251,69 @@ pub async fn create(
     record(conn, contact.id, Lock::None).await
 }
 
-/// Inserts whole contacts, with one statement per chunk.
+/// Inserts whole contacts, with one statement.
 pub async fn insert_contacts(conn: &mut PgConnection, contacts: &[Contact]) -> Result<()> {
-    for chunk in contacts.chunks(CONTACT_CHUNK) {
-        let mut q = QueryBuilder::<Postgres>::new(
-            "INSERT INTO contacts (id, email, email_key, first_name, last_name, phone, language, \
-             time_zone, owner_id, status, source, consent, fields, created_at, updated_at) ",
-        );
-        let mut encoded = Vec::with_capacity(chunk.len());
-        for c in chunk {
-            let consent = c
-                .consent
-                .as_ref()
-                .map(serde_json::to_value)
-                .transpose()
-                .map_err(backend)?;
-            let fields = serde_json::to_value(&c.fields).map_err(backend)?;
-            encoded.push((c, consent, fields));
-        }
-        q.push_values(encoded, |mut row, (c, consent, fields)| {
-            row.push_bind(c.id)
-                .push_bind(c.email.to_string())
-                .push_bind(c.email.key())
-                .push_bind(c.first_name.clone())
-                .push_bind(c.last_name.clone())
-                .push_bind(c.phone.clone())
-                .push_bind(c.language.clone())
-                .push_bind(c.time_zone.clone())
-                .push_bind(c.owner_id)
-                .push_bind(c.status.as_str())
-                .push_bind(c.source.clone())
-                .push_bind(consent)
-                .push_bind(fields)
-                .push_bind(pg_ts(c.created_at))
-                .push_bind(pg_ts(c.updated_at));
-        });
-        q.build()
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| email_conflict(e, chunk))?;
+    if contacts.is_empty() {
+        return Ok(());
     }
+    let n = contacts.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut emails = Vec::with_capacity(n);
+    let mut keys = Vec::with_capacity(n);
+    let mut first_names = Vec::with_capacity(n);
+    let mut last_names = Vec::with_capacity(n);
+    let mut phones = Vec::with_capacity(n);
+    let mut languages = Vec::with_capacity(n);
+    let mut time_zones = Vec::with_capacity(n);
+    let mut owners = Vec::with_capacity(n);
+    let mut statuses = Vec::with_capacity(n);
+    let mut sources = Vec::with_capacity(n);
+    let mut consents = Vec::with_capacity(n);
+    let mut fields = Vec::with_capacity(n);
+    let mut created = Vec::with_capacity(n);
+    let mut updated = Vec::with_capacity(n);
+    for c in contacts {
+        ids.push(c.id);
+        emails.push(c.email.as_str());
+        keys.push(c.email.key());
+        first_names.push(c.first_name.as_deref());
+        last_names.push(c.last_name.as_deref());
+        phones.push(c.phone.as_deref());
+        languages.push(c.language.as_deref());
+        time_zones.push(c.time_zone.as_deref());
+        owners.push(c.owner_id);
+        statuses.push(c.status.as_str());
+        sources.push(c.source.as_deref());
+        consents.push(c.consent.as_ref().map(Json));
+        fields.push(Json(&c.fields));
+        created.push(pg_ts(c.created_at));
+        updated.push(pg_ts(c.updated_at));
+    }
+    sqlx::query(
+        "INSERT INTO contacts (id, email, email_key, first_name, last_name, phone, language, \
+         time_zone, owner_id, status, source, consent, fields, created_at, updated_at) \
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
+         $6::text[], $7::text[], $8::text[], $9::uuid[], $10::text[], $11::text[], \
+         $12::jsonb[], $13::jsonb[], $14::timestamptz[], $15::timestamptz[])",
+    )
+    .bind(ids)
+    .bind(emails)
+    .bind(keys)
+    .bind(first_names)
+    .bind(last_names)
+    .bind(phones)
+    .bind(languages)
+    .bind(time_zones)
+    .bind(owners)
+    .bind(statuses)
+    .bind(sources)
+    .bind(consents)
+    .bind(fields)
+    .bind(created)
+    .bind(updated)
+    .execute(conn)
+    .await
+    .map_err(|e| email_conflict(e, contacts))?;
     Ok(())
 }
 
@@ -466,29 +496,37 @@ pub async fn set_tags(
     Ok(())
 }
 
-/// Adds the filter's conditions; the caller has written `... WHERE 1 = 1`.
-fn push_filter(q: &mut QueryBuilder<Postgres>, filter: &ContactFilter) {
+/// The ids of a group and all groups below it, as an array computed once per query: compared
+/// with `= ANY` as a filter on an index entry, it costs one index descent per contact.
+const SUBTREE: &str = "ARRAY(WITH RECURSIVE sel(id) AS (SELECT ";
+const SUBTREE_END: &str = "::uuid UNION SELECT g.id FROM groups g JOIN sel ON g.parent_id = sel.id) \
+     SELECT id FROM sel)";
+
+/// Adds the filter's conditions on the contact `c`; the caller has written `... WHERE <cond>`.
+/// Memberships are EXISTS probes of the (contact_id, ...) indexes, which Postgres may run as
+/// semi-joins: a page of the newest contacts stops after a few probes, and a count can start
+/// from the smallest set. `skip_tag` is set when the caller already starts from the tag's rows.
+fn push_filter(q: &mut QueryBuilder<Postgres>, filter: &ContactFilter, skip_tag: bool) {
     if let Some(status) = filter.status {
         q.push(" AND c.status = ").push_bind(status.as_str());
     }
     if let Some(group) = filter.group {
         q.push(
-            " AND c.id IN (SELECT cg.contact_id FROM contact_groups cg WHERE cg.group_id IN (\
-             WITH RECURSIVE sel(id) AS (SELECT ",
+            " AND EXISTS (SELECT 1 FROM contact_groups cg WHERE cg.contact_id = c.id \
+             AND cg.group_id = ANY(",
         )
+        .push(SUBTREE)
         .push_bind(group)
-        .push(
-            "::uuid UNION SELECT g.id FROM groups g JOIN sel ON g.parent_id = sel.id) \
-             SELECT id FROM sel))",
-        );
+        .push(SUBTREE_END)
+        .push("))");
     }
-    if let Some(tag) = &filter.tag {
+    if let (Some(tag), false) = (&filter.tag, skip_tag) {
         q.push(
-            " AND c.id IN (SELECT ct.contact_id FROM contact_tags ct JOIN tags t ON t.id = ct.tag_id \
-             WHERE t.name = ",
+            " AND EXISTS (SELECT 1 FROM contact_tags ct WHERE ct.contact_id = c.id \
+             AND ct.tag_id = (SELECT id FROM tags WHERE name = ",
         )
         .push_bind(tag.clone())
-        .push(")");
+        .push("))");
     }
     if let Some(text) = filter.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         // A prefix, so that the text_pattern_ops indexes answer it at any size.
@@ -517,7 +555,7 @@ pub async fn list(
     let mut q = QueryBuilder::<Postgres>::new(format!(
         "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE 1 = 1"
     ));
-    push_filter(&mut q, filter);
+    push_filter(&mut q, filter, false);
     if let Some(cursor) = page.cursor {
         q.push(" AND c.id < ").push_bind(cursor);
     }
@@ -545,8 +583,20 @@ pub async fn list(
 }
 
 pub async fn count(conn: &mut PgConnection, filter: &ContactFilter) -> Result<u64> {
-    let mut q = QueryBuilder::<Postgres>::new("SELECT count(*) FROM contacts c WHERE 1 = 1");
-    push_filter(&mut q, filter);
+    // A tag is usually the smallest set, and its rows are stored in contact order: walking them
+    // and probing each contact beats collecting every member of a large group.
+    let mut q = match &filter.tag {
+        Some(tag) => {
+            let mut q = QueryBuilder::<Postgres>::new(
+                "SELECT count(*) FROM contact_tags ct JOIN contacts c ON c.id = ct.contact_id \
+                 WHERE ct.tag_id = (SELECT id FROM tags WHERE name = ",
+            );
+            q.push_bind(tag.clone()).push(")");
+            q
+        }
+        None => QueryBuilder::<Postgres>::new("SELECT count(*) FROM contacts c WHERE 1 = 1"),
+    };
+    push_filter(&mut q, filter, filter.tag.is_some());
     let n: i64 = q
         .build_query_scalar()
         .fetch_one(conn)

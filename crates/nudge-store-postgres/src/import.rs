@@ -10,13 +10,9 @@ use nudge_store::plan::{BatchKeys, PlannedRow, plan_batch};
 use nudge_store::{
     ChangeContext, ImportOptions, ImportRow, Result, RowOutcome, StoreError, Suppression,
 };
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::PgConnection;
 use std::collections::HashMap;
 use uuid::Uuid;
-
-/// Rows per multi-row INSERT into `contact_groups` or `contact_tags`: 2 columns each stays under Postgres's 65,535
-/// bound values per statement.
-const MEMBERSHIP_CHUNK: usize = 30_000;
 
 /// Runs the batch in the caller's transaction. `rows` is borrowed so that the caller can run it
 /// again after losing a race for an address.
@@ -69,16 +65,18 @@ pub async fn batch(
     insert_contacts(conn, &created).await?;
     insert_created_timelines(conn, &plan.created, at).await?;
     insert_created_tags(conn, &plan.created).await?;
-    if let Some(g) = &group {
-        for chunk in created.chunks(MEMBERSHIP_CHUNK) {
-            let mut q =
-                QueryBuilder::<Postgres>::new("INSERT INTO contact_groups (group_id, contact_id) ");
-            q.push_values(chunk, |mut row, c| {
-                row.push_bind(g.id).push_bind(c.id);
-            });
-            q.push(" ON CONFLICT DO NOTHING");
-            q.build().execute(&mut *conn).await.map_err(backend)?;
-        }
+    if let (Some(g), false) = (&group, created.is_empty()) {
+        // The contacts are new, so none of them can be a member yet: a plain INSERT, cheaper
+        // than ON CONFLICT's speculative insertion.
+        let ids: Vec<Uuid> = created.iter().map(|c| c.id).collect();
+        sqlx::query(
+            "INSERT INTO contact_groups (group_id, contact_id) SELECT $1, UNNEST($2::uuid[])",
+        )
+        .bind(g.id)
+        .bind(ids)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
     }
     Ok(plan.outcomes)
 }
@@ -101,7 +99,7 @@ async fn insert_created_tags(conn: &mut PgConnection, created: &[PlannedRow]) ->
     let mut ids: HashMap<&str, i64> = HashMap::new();
     let mut pairs: Vec<(i64, Uuid)> = Vec::new();
     for row in created {
-        let contact = &row.contact.id;
+        let mut tags = Vec::with_capacity(row.tags.len());
         for tag in &row.tags {
             let id = match ids.get(tag.as_str()) {
                 Some(id) => *id,
@@ -113,17 +111,26 @@ async fn insert_created_tags(conn: &mut PgConnection, created: &[PlannedRow]) ->
                     id
                 }
             };
-            pairs.push((id, *contact));
+            tags.push(id);
         }
+        // New contacts have no tags yet, so only a tag named twice in one row could collide;
+        // dropping that here lets the INSERT below do without ON CONFLICT.
+        tags.sort_unstable();
+        tags.dedup();
+        pairs.extend(tags.into_iter().map(|t| (t, row.contact.id)));
     }
-    for chunk in pairs.chunks(MEMBERSHIP_CHUNK) {
-        let mut q = QueryBuilder::<Postgres>::new("INSERT INTO contact_tags (tag_id, contact_id) ");
-        q.push_values(chunk, |mut row, (tag, contact)| {
-            row.push_bind(*tag).push_bind(*contact);
-        });
-        q.push(" ON CONFLICT DO NOTHING");
-        q.build().execute(&mut *conn).await.map_err(backend)?;
+    if pairs.is_empty() {
+        return Ok(());
     }
+    let (tags, contacts): (Vec<i64>, Vec<Uuid>) = pairs.into_iter().unzip();
+    sqlx::query(
+        "INSERT INTO contact_tags (tag_id, contact_id) SELECT * FROM UNNEST($1::int8[], $2::uuid[])",
+    )
+    .bind(tags)
+    .bind(contacts)
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
     Ok(())
 }
 

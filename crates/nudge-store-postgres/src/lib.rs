@@ -9,6 +9,7 @@
 
 mod contacts;
 mod import;
+mod messages;
 mod rows;
 
 use async_trait::async_trait;
@@ -631,11 +632,77 @@ impl Store for PgStore {
             .map(|mut found| found.pop())
     }
 
+    async fn queue_message(
+        &self,
+        message: nudge_store::NewMessage,
+        at: Timestamp,
+    ) -> Result<(nudge_store::Message, bool)> {
+        let mut tx = self.write().await?;
+        let queued = messages::queue(&mut tx, message, at).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(queued)
+    }
+
+    async fn claim_messages(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        owner: &str,
+        lease: jiff::SignedDuration,
+    ) -> Result<Vec<nudge_store::Message>> {
+        // One statement, atomic on its own: no transaction around it.
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        messages::claim(&mut conn, now, limit, owner, lease).await
+    }
+
+    async fn finish_message(
+        &self,
+        id: Uuid,
+        owner: &str,
+        delivery: nudge_store::Delivery,
+        at: Timestamp,
+    ) -> Result<nudge_store::Message> {
+        let mut tx = self.write().await?;
+        let done = messages::finish(&mut tx, id, owner, delivery, at).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(done)
+    }
+
+    async fn get_message(&self, id: Uuid) -> Result<nudge_store::Message> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        messages::get(&mut conn, id).await
+    }
+
+    async fn list_messages(
+        &self,
+        filter: &nudge_store::MessageFilter,
+        page: PageRequest,
+    ) -> Result<Page<nudge_store::Message>> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        messages::list(&mut conn, filter, page).await
+    }
+
+    async fn next_due(&self) -> Result<Option<Timestamp>> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        messages::next_due(&mut conn).await
+    }
+
     async fn refresh_statistics(&self) -> Result<()> {
-        sqlx::query("ANALYZE contacts, contact_groups, contact_tags, timeline")
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        // VACUUM as well as ANALYZE: it marks the new pages all-visible, and only then can
+        // filtered counts answer from the membership and status indexes alone instead of
+        // visiting a heap page per candidate. It reads only the pages changed since the last
+        // run, and waits for no writer. The timeline is never read that way.
+        // One statement per message: VACUUM refuses to run in the implicit transaction of a
+        // multi-statement string.
+        for sql in [
+            "VACUUM (ANALYZE) contacts, contact_groups, contact_tags",
+            "ANALYZE timeline",
+        ] {
+            sqlx::raw_sql(sql)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+        }
         Ok(())
     }
 
@@ -648,6 +715,14 @@ impl Store for PgStore {
         let mut attempt = 1;
         loop {
             let mut tx = self.write().await?;
+            // The commit returns before its WAL reaches the disk, so the next batch starts at
+            // once. A crash may lose the last batches committed, never half of one nor anything
+            // else: Postgres replays the WAL up to a consistent point, and the import can be run
+            // again (rows already there are skipped or updated).
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
             match import::batch(&mut tx, &rows, options, at).await {
                 // The batch itself never inserts an address it found stored, so a duplicate
                 // means another transaction created it after the lookup; a new attempt finds

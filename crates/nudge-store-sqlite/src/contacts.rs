@@ -206,14 +206,46 @@ pub async fn create(
 
 /// Inserts whole contacts with one statement (at most 2,000 rows: 30,000 bound values).
 pub async fn insert_contacts(conn: &mut SqliteConnection, contacts: &[Contact]) -> Result<()> {
-    if contacts.is_empty() {
-        return Ok(());
+    for mut q in contact_inserts(contacts.iter())? {
+        q.build().execute(&mut *conn).await.map_err(backend)?;
     }
-    let mut q = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO contacts (id, email, email_key, first_name, last_name, phone, language, \
-         time_zone, owner_id, status, source, consent, fields, created_at, updated_at) ",
-    );
-    let mut encoded = Vec::with_capacity(contacts.len());
+    Ok(())
+}
+
+/// Multi-row INSERT statements for the contacts, 1,000 rows each (15,000 bound values, under
+/// SQLite's limit of 32,766).
+pub fn contact_inserts<'a>(
+    contacts: impl Iterator<Item = &'a Contact>,
+) -> Result<Vec<QueryBuilder<Sqlite>>> {
+    let mut statements = Vec::new();
+    let mut encoded = Vec::with_capacity(1000);
+    let mut flush = |encoded: &mut Vec<(&'a Contact, Option<String>, String)>| {
+        if encoded.is_empty() {
+            return;
+        }
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO contacts (id, email, email_key, first_name, last_name, phone, language, \
+             time_zone, owner_id, status, source, consent, fields, created_at, updated_at) ",
+        );
+        q.push_values(encoded.drain(..), |mut row, (c, consent, fields)| {
+            row.push_bind(c.id)
+                .push_bind(c.email.to_string())
+                .push_bind(c.email.key())
+                .push_bind(c.first_name.clone())
+                .push_bind(c.last_name.clone())
+                .push_bind(c.phone.clone())
+                .push_bind(c.language.clone())
+                .push_bind(c.time_zone.clone())
+                .push_bind(c.owner_id)
+                .push_bind(c.status.as_str())
+                .push_bind(c.source.clone())
+                .push_bind(consent)
+                .push_bind(fields)
+                .push_bind(micros(c.created_at))
+                .push_bind(micros(c.updated_at));
+        });
+        statements.push(q);
+    };
     for c in contacts {
         let consent = c
             .consent
@@ -223,26 +255,12 @@ pub async fn insert_contacts(conn: &mut SqliteConnection, contacts: &[Contact]) 
             .map_err(backend)?;
         let fields = serde_json::to_string(&c.fields).map_err(backend)?;
         encoded.push((c, consent, fields));
+        if encoded.len() == 1000 {
+            flush(&mut encoded);
+        }
     }
-    q.push_values(encoded, |mut row, (c, consent, fields)| {
-        row.push_bind(c.id)
-            .push_bind(c.email.to_string())
-            .push_bind(c.email.key())
-            .push_bind(c.first_name.clone())
-            .push_bind(c.last_name.clone())
-            .push_bind(c.phone.clone())
-            .push_bind(c.language.clone())
-            .push_bind(c.time_zone.clone())
-            .push_bind(c.owner_id)
-            .push_bind(c.status.as_str())
-            .push_bind(c.source.clone())
-            .push_bind(consent)
-            .push_bind(fields)
-            .push_bind(micros(c.created_at))
-            .push_bind(micros(c.updated_at));
-    });
-    q.build().execute(conn).await.map_err(backend)?;
-    Ok(())
+    flush(&mut encoded);
+    Ok(statements)
 }
 
 pub async fn save_contact(conn: &mut SqliteConnection, c: &Contact) -> Result<()> {

@@ -1,6 +1,6 @@
 //! One import batch: the lookups for the whole batch first, then multi-row inserts.
 
-use crate::contacts::{self, insert_contacts, insert_timeline, save_contact, suppressions};
+use crate::contacts::{self, contact_inserts, insert_timeline, save_contact, suppressions};
 use crate::rows::{self, CONTACT_COLUMNS, backend, micros};
 use crate::{load_defs, load_group};
 use jiff::Timestamp;
@@ -58,82 +58,109 @@ pub async fn batch(
             contacts::set_groups(conn, row.contact.id, std::slice::from_ref(g), true, ctx).await?;
         }
     }
-    let created: Vec<Contact> = plan.created.iter().map(|r| r.contact.clone()).collect();
-    for chunk in created.chunks(INSERT_CHUNK) {
-        insert_contacts(conn, chunk).await?;
-    }
-    insert_created_timelines(conn, &plan.created, at).await?;
-    insert_created_tags(conn, &plan.created).await?;
-    if let Some(g) = &group {
-        for chunk in created.chunks(INSERT_CHUNK * 10) {
-            let mut q =
-                QueryBuilder::<Sqlite>::new("INSERT INTO contact_groups (group_id, contact_id) ");
-            q.push_values(chunk, |mut row, c| {
-                row.push_bind(g.id).push_bind(c.id);
-            });
-            q.push(" ON CONFLICT DO NOTHING");
-            q.build().execute(&mut *conn).await.map_err(backend)?;
-        }
-    }
+    // Each statement is built while SQLite runs the one before it: building (binding tens of
+    // thousands of values) and executing happen on different threads, so they overlap.
+    let tag_ids = created_tag_ids(conn, &plan.created).await?;
+    let contacts = contact_inserts(plan.created.iter().map(|r| &r.contact))?;
+    let (ran, timeline) = tokio::join!(biased; execute_all(conn, contacts), async {
+        timeline_inserts(&plan.created, at)
+    });
+    ran?;
+    let (ran, memberships) = tokio::join!(biased; execute_all(conn, timeline), async {
+        membership_inserts(&plan.created, &tag_ids, group.as_ref())
+    });
+    ran?;
+    execute_all(conn, memberships).await?;
     Ok(plan.outcomes)
 }
 
-/// The timelines of all new contacts.
-async fn insert_created_timelines(
+async fn execute_all(
     conn: &mut SqliteConnection,
-    created: &[PlannedRow],
-    at: Timestamp,
+    statements: Vec<QueryBuilder<Sqlite>>,
 ) -> Result<()> {
-    let all: Vec<(Uuid, &TimelineEvent)> = created
-        .iter()
-        .flat_map(|r| r.events.iter().map(move |e| (r.contact.id, e)))
-        .collect();
-    for chunk in all.chunks(INSERT_CHUNK * 2) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO timeline (id, contact_id, at, kind, summary, data) ",
-        );
-        q.push_values(chunk, |mut row, (contact, e)| {
-            row.push_bind(Uuid::now_v7())
-                .push_bind(*contact)
-                .push_bind(micros(at))
-                .push_bind(e.kind.as_str())
-                .push_bind(e.summary.clone())
-                .push_bind(e.data.to_string());
-        });
+    for mut q in statements {
         q.build().execute(&mut *conn).await.map_err(backend)?;
     }
     Ok(())
 }
 
-/// Tags of the new contacts: each distinct tag is looked up (or made) once per batch.
-async fn insert_created_tags(conn: &mut SqliteConnection, created: &[PlannedRow]) -> Result<()> {
-    let mut ids: HashMap<&str, i64> = HashMap::new();
-    let mut pairs: Vec<(i64, Uuid)> = Vec::new();
-    for row in created {
-        let contact = &row.contact.id;
-        for tag in &row.tags {
-            let id = match ids.get(tag.as_str()) {
-                Some(id) => *id,
-                None => {
-                    let id = contacts::tag_id(conn, tag, true)
-                        .await?
-                        .ok_or_else(|| StoreError::Backend(format!("tag {tag} vanished")))?;
-                    ids.insert(tag.as_str(), id);
-                    id
-                }
-            };
-            pairs.push((id, *contact));
+/// The timelines of all new contacts, 2,000 entries a statement.
+fn timeline_inserts(created: &[PlannedRow], at: Timestamp) -> Vec<QueryBuilder<Sqlite>> {
+    let all: Vec<(Uuid, &TimelineEvent)> = created
+        .iter()
+        .flat_map(|r| r.events.iter().map(move |e| (r.contact.id, e)))
+        .collect();
+    all.chunks(INSERT_CHUNK * 2)
+        .map(|chunk| {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO timeline (id, contact_id, at, kind, summary, data) ",
+            );
+            q.push_values(chunk, |mut row, (contact, e)| {
+                row.push_bind(Uuid::now_v7())
+                    .push_bind(*contact)
+                    .push_bind(micros(at))
+                    .push_bind(e.kind.as_str())
+                    .push_bind(e.summary.clone())
+                    .push_bind(e.data.to_string());
+            });
+            q
+        })
+        .collect()
+}
+
+/// The ids of the tags the new contacts carry, each looked up (or made) once per batch.
+async fn created_tag_ids(
+    conn: &mut SqliteConnection,
+    created: &[PlannedRow],
+) -> Result<HashMap<String, i64>> {
+    let mut ids: HashMap<String, i64> = HashMap::new();
+    for tag in created.iter().flat_map(|r| &r.tags) {
+        if ids.contains_key(tag.as_str()) {
+            continue;
+        }
+        let id = contacts::tag_id(conn, tag, true)
+            .await?
+            .ok_or_else(|| StoreError::Backend(format!("tag {tag} vanished")))?;
+        ids.insert(tag.as_str().to_owned(), id);
+    }
+    Ok(ids)
+}
+
+/// The group and tag memberships of the new contacts.
+fn membership_inserts(
+    created: &[PlannedRow],
+    tag_ids: &HashMap<String, i64>,
+    group: Option<&nudge_store::Group>,
+) -> Vec<QueryBuilder<Sqlite>> {
+    let mut statements = Vec::new();
+    if let Some(g) = group {
+        for chunk in created.chunks(INSERT_CHUNK * 10) {
+            let mut q =
+                QueryBuilder::<Sqlite>::new("INSERT INTO contact_groups (group_id, contact_id) ");
+            q.push_values(chunk, |mut row, r| {
+                row.push_bind(g.id).push_bind(r.contact.id);
+            });
+            q.push(" ON CONFLICT DO NOTHING");
+            statements.push(q);
         }
     }
+    let pairs: Vec<(i64, Uuid)> = created
+        .iter()
+        .flat_map(|r| {
+            r.tags
+                .iter()
+                .filter_map(|t| tag_ids.get(t.as_str()).map(|id| (*id, r.contact.id)))
+        })
+        .collect();
     for chunk in pairs.chunks(INSERT_CHUNK * 10) {
         let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO contact_tags (tag_id, contact_id) ");
         q.push_values(chunk, |mut row, (tag, contact)| {
             row.push_bind(*tag).push_bind(*contact);
         });
         q.push(" ON CONFLICT DO NOTHING");
-        q.build().execute(&mut *conn).await.map_err(backend)?;
+        statements.push(q);
     }
-    Ok(())
+    statements
 }
 
 async fn existing_by_key(

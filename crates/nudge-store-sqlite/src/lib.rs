@@ -6,15 +6,16 @@
 
 mod contacts;
 mod import;
+mod messages;
 mod rows;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
 use nudge_core::{ContactInput, ContactPatch, FieldDef, Status, TimelineEntry};
 use nudge_store::{
-    ApiKey, ChangeContext, ContactFilter, ContactRecord, Group, GroupPatch, ImportOptions,
-    ImportRow, Memberships, NewApiKey, NewUser, Page, PageRequest, Result, RowOutcome, Store,
-    StoreError, Suppression, Tag, User,
+    ApiKey, ChangeContext, ContactFilter, ContactRecord, Delivery, Group, GroupPatch,
+    ImportOptions, ImportRow, Memberships, Message, MessageFilter, NewApiKey, NewMessage, NewUser,
+    Page, PageRequest, Result, RowOutcome, Store, StoreError, Suppression, Tag, User,
 };
 use rows::{backend, micros, ts};
 use sqlx::sqlite::{
@@ -575,6 +576,58 @@ impl Store for SqliteStore {
         contacts::suppressions(&mut conn, &[email_hash.to_owned()])
             .await
             .map(|mut found| found.pop())
+    }
+
+    async fn queue_message(&self, message: NewMessage, at: Timestamp) -> Result<(Message, bool)> {
+        let mut tx = self.write().await?;
+        let queued = messages::queue(&mut tx, message, at).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(queued)
+    }
+
+    async fn claim_messages(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        owner: &str,
+        lease: jiff::SignedDuration,
+    ) -> Result<Vec<Message>> {
+        let mut tx = self.write().await?;
+        let claimed = messages::claim(&mut tx, now, limit, owner, lease).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(claimed)
+    }
+
+    async fn finish_message(
+        &self,
+        id: Uuid,
+        owner: &str,
+        delivery: Delivery,
+        at: Timestamp,
+    ) -> Result<Message> {
+        let mut tx = self.write().await?;
+        let done = messages::finish(&mut tx, id, owner, delivery, at).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(done)
+    }
+
+    async fn get_message(&self, id: Uuid) -> Result<Message> {
+        let mut conn = self.reader.acquire().await.map_err(backend)?;
+        messages::get(&mut conn, id).await
+    }
+
+    async fn list_messages(
+        &self,
+        filter: &MessageFilter,
+        page: PageRequest,
+    ) -> Result<Page<Message>> {
+        let mut conn = self.reader.acquire().await.map_err(backend)?;
+        messages::list(&mut conn, filter, page).await
+    }
+
+    async fn next_due(&self) -> Result<Option<Timestamp>> {
+        let mut conn = self.reader.acquire().await.map_err(backend)?;
+        messages::next_due(&mut conn).await
     }
 
     async fn refresh_statistics(&self) -> Result<()> {

@@ -4,13 +4,16 @@
 #![allow(clippy::unwrap_used)] // Test code: a failed step should stop the story loudly.
 
 use crate::{
-    ChangeContext, ContactFilter, ExistingPolicy, GroupPatch, ImportOptions, ImportRow,
-    Memberships, NewApiKey, NewUser, PageRequest, RowOutcome, Store, StoreError,
+    ChangeContext, ContactFilter, Delivery, ExistingPolicy, GroupPatch, ImportOptions, ImportRow,
+    Memberships, MessageContent, MessageFilter, NewApiKey, NewMessage, NewUser, PageRequest,
+    RowOutcome, Store, StoreError,
 };
+use jiff::SignedDuration;
 use jiff::Timestamp;
 use nudge_core::{
     ChangeSource, ContactInput, ContactPatch, Email, FieldDef, Patch, Role, Status, TimelineKind,
 };
+use nudge_core::{MessageClass, MessageStatus, SkipRule};
 use serde_json::json;
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -33,7 +36,13 @@ macro_rules! conformance_suite {
             dry_run_import_writes_nothing,
             groups_in_use_cannot_be_deleted,
             deleting_a_field_or_tag_removes_it_from_contacts,
-            api_keys_are_found_by_hash_and_users_are_unique
+            api_keys_are_found_by_hash_and_users_are_unique,
+            a_queued_message_is_claimed_once_and_sent_once,
+            an_idempotency_key_queues_one_message,
+            the_send_gate_skips_at_queue_time_with_its_rule,
+            a_retry_waits_for_its_time_and_a_dead_lease_is_reclaimed,
+            a_hard_bounce_makes_the_contact_bounced,
+            messages_are_listed_by_contact_status_and_class
         );
     };
     (@tests $make:expr; $($name:ident),* ) => {
@@ -892,4 +901,431 @@ pub async fn api_keys_are_found_by_hash_and_users_are_unique(store: &dyn Store) 
         store.create_user(user()).await,
         Err(StoreError::Conflict { .. })
     ));
+}
+
+fn outgoing(contact_id: Uuid, class: MessageClass, key: &str, due: i64) -> NewMessage {
+    NewMessage {
+        contact_id,
+        class,
+        content: MessageContent {
+            subject: format!("Hallo {key}"),
+            html: "<p>Hallo</p>".into(),
+            text: None,
+            from_email: Some("news@example.com".into()),
+            from_name: None,
+        },
+        idempotency_key: key.into(),
+        due_at: ctx(due).at,
+    }
+}
+
+const LEASE: SignedDuration = SignedDuration::from_secs(60);
+
+pub async fn a_queued_message_is_claimed_once_and_sent_once(store: &dyn Store) {
+    let c = store
+        .create_contact(input("m1@example.com"), ctx(0))
+        .await
+        .unwrap();
+    let id = c.contact.id;
+    let (queued, new) = store
+        .queue_message(outgoing(id, MessageClass::Campaign, "k1", 0), ctx(0).at)
+        .await
+        .unwrap();
+    assert!(new);
+    assert_eq!((queued.status, queued.attempts), (MessageStatus::Queued, 0));
+    assert_eq!(queued.to_email, "m1@example.com");
+    assert_eq!(store.next_due().await.unwrap(), Some(ctx(0).at));
+
+    let claimed = store
+        .claim_messages(ctx(1).at, 10, "a", LEASE)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        (claimed[0].status, claimed[0].attempts),
+        (MessageStatus::Sending, 1)
+    );
+    assert!(
+        store
+            .claim_messages(ctx(2).at, 10, "b", LEASE)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the lease holds"
+    );
+
+    let err = store
+        .finish_message(
+            queued.id,
+            "b",
+            Delivery::Sent {
+                message_id: "<x@example.com>".into(),
+            },
+            ctx(3).at,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                code: "lease_lost",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let sent = store
+        .finish_message(
+            queued.id,
+            "a",
+            Delivery::Sent {
+                message_id: "<x@example.com>".into(),
+            },
+            ctx(3).at,
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent.status, MessageStatus::Sent);
+    assert_eq!(sent.message_id.as_deref(), Some("<x@example.com>"));
+    assert_eq!(sent.sent_at, Some(ctx(3).at));
+    let again = store
+        .finish_message(
+            queued.id,
+            "a",
+            Delivery::Sent {
+                message_id: "<y@example.com>".into(),
+            },
+            ctx(4).at,
+        )
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict { .. })),
+        "a finished message stays finished"
+    );
+    assert!(
+        store
+            .claim_messages(ctx(500).at, 10, "c", LEASE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.next_due().await.unwrap(), None);
+    assert_eq!(
+        kinds(store, id).await,
+        [
+            TimelineKind::ContactCreated,
+            TimelineKind::EmailQueued,
+            TimelineKind::EmailSent
+        ]
+    );
+}
+
+pub async fn an_idempotency_key_queues_one_message(store: &dyn Store) {
+    let c = store
+        .create_contact(input("m2@example.com"), ctx(0))
+        .await
+        .unwrap();
+    let (first, _) = store
+        .queue_message(
+            outgoing(c.contact.id, MessageClass::Transactional, "same", 0),
+            ctx(0).at,
+        )
+        .await
+        .unwrap();
+    let (second, new) = store
+        .queue_message(
+            outgoing(c.contact.id, MessageClass::Transactional, "same", 5),
+            ctx(5).at,
+        )
+        .await
+        .unwrap();
+    assert!(!new);
+    assert_eq!(first, second);
+    let page = store
+        .list_messages(&MessageFilter::default(), PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    let missing = store
+        .queue_message(
+            outgoing(Uuid::now_v7(), MessageClass::Transactional, "other", 0),
+            ctx(0).at,
+        )
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound)));
+}
+
+pub async fn the_send_gate_skips_at_queue_time_with_its_rule(store: &dyn Store) {
+    let c = store
+        .create_contact(input("m3@example.com"), ctx(0))
+        .await
+        .unwrap();
+    let unsub = ChangeContext::new(ChangeSource::UnsubscribeLink, ctx(1).at);
+    store
+        .change_status(c.contact.id, Status::Unsubscribed, None, unsub)
+        .await
+        .unwrap();
+    let (campaign, _) = store
+        .queue_message(
+            outgoing(c.contact.id, MessageClass::Campaign, "c", 2),
+            ctx(2).at,
+        )
+        .await
+        .unwrap();
+    assert_eq!(campaign.status, MessageStatus::Skipped);
+    assert_eq!(campaign.skip_rule, Some(SkipRule::Unsubscribed));
+    let (receipt, _) = store
+        .queue_message(
+            outgoing(c.contact.id, MessageClass::Transactional, "t", 2),
+            ctx(2).at,
+        )
+        .await
+        .unwrap();
+    assert_eq!(receipt.status, MessageStatus::Queued);
+    let claimed = store
+        .claim_messages(ctx(3).at, 10, "a", LEASE)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [receipt.id]
+    );
+    // The gate is checked again before SMTP; the dispatcher records what it found.
+    let skipped = store
+        .finish_message(
+            receipt.id,
+            "a",
+            Delivery::Skipped(SkipRule::Bounced),
+            ctx(4).at,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (skipped.status, skipped.skip_rule),
+        (MessageStatus::Skipped, Some(SkipRule::Bounced))
+    );
+    assert!(
+        kinds(store, c.contact.id)
+            .await
+            .contains(&TimelineKind::EmailSkipped)
+    );
+}
+
+pub async fn a_retry_waits_for_its_time_and_a_dead_lease_is_reclaimed(store: &dyn Store) {
+    let c = store
+        .create_contact(input("m4@example.com"), ctx(0))
+        .await
+        .unwrap();
+    let (m, _) = store
+        .queue_message(
+            outgoing(c.contact.id, MessageClass::Automation, "r", 0),
+            ctx(0).at,
+        )
+        .await
+        .unwrap();
+    store
+        .claim_messages(ctx(1).at, 10, "a", LEASE)
+        .await
+        .unwrap();
+    let retry = Delivery::Retry {
+        at: ctx(120).at,
+        error: "451 try later".into(),
+    };
+    let deferred = store
+        .finish_message(m.id, "a", retry, ctx(2).at)
+        .await
+        .unwrap();
+    assert_eq!(
+        (deferred.status, deferred.due_at),
+        (MessageStatus::Retrying, ctx(120).at)
+    );
+    assert_eq!(deferred.last_error.as_deref(), Some("451 try later"));
+    assert_eq!(store.next_due().await.unwrap(), Some(ctx(120).at));
+    assert!(
+        store
+            .claim_messages(ctx(119).at, 10, "a", LEASE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let second = store
+        .claim_messages(ctx(120).at, 10, "a", LEASE)
+        .await
+        .unwrap();
+    assert_eq!(second[0].attempts, 2);
+    // Dispatcher "a" dies holding the lease; after it expires, "b" takes the message over.
+    assert!(
+        store
+            .claim_messages(ctx(179).at, 10, "b", LEASE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let third = store
+        .claim_messages(ctx(181).at, 10, "b", LEASE)
+        .await
+        .unwrap();
+    assert_eq!(third[0].attempts, 3);
+    let late = store
+        .finish_message(
+            m.id,
+            "a",
+            Delivery::Sent {
+                message_id: "<a@x.com>".into(),
+            },
+            ctx(182).at,
+        )
+        .await;
+    assert!(matches!(
+        late,
+        Err(StoreError::Conflict {
+            code: "lease_lost",
+            ..
+        })
+    ));
+    let failed = store
+        .finish_message(
+            m.id,
+            "b",
+            Delivery::Failed {
+                error: "expired".into(),
+                bounce: false,
+            },
+            ctx(183).at,
+        )
+        .await
+        .unwrap();
+    assert_eq!(failed.status, MessageStatus::Failed);
+    assert_eq!(
+        store
+            .get_contact(c.contact.id)
+            .await
+            .unwrap()
+            .contact
+            .status,
+        Status::Subscribed
+    );
+}
+
+pub async fn a_hard_bounce_makes_the_contact_bounced(store: &dyn Store) {
+    let c = store
+        .create_contact(input("m5@example.com"), ctx(0))
+        .await
+        .unwrap();
+    let (m, _) = store
+        .queue_message(
+            outgoing(c.contact.id, MessageClass::Campaign, "b", 0),
+            ctx(0).at,
+        )
+        .await
+        .unwrap();
+    store
+        .claim_messages(ctx(1).at, 10, "a", LEASE)
+        .await
+        .unwrap();
+    let bounce = Delivery::Failed {
+        error: "550 5.1.1 no such user".into(),
+        bounce: true,
+    };
+    let failed = store
+        .finish_message(m.id, "a", bounce, ctx(2).at)
+        .await
+        .unwrap();
+    assert_eq!(failed.status, MessageStatus::Failed);
+    let contact = store.get_contact(c.contact.id).await.unwrap();
+    assert_eq!(contact.contact.status, Status::Bounced);
+    let k = kinds(store, c.contact.id).await;
+    assert!(
+        k.ends_with(&[TimelineKind::EmailBounced, TimelineKind::StatusChanged]),
+        "{k:?}"
+    );
+    // Erasing the contact takes its messages with it.
+    store.erase_contact(c.contact.id, ctx(3).at).await.unwrap();
+    assert!(matches!(
+        store.get_message(m.id).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn messages_are_listed_by_contact_status_and_class(store: &dyn Store) {
+    let a = store
+        .create_contact(input("m6@example.com"), ctx(0))
+        .await
+        .unwrap()
+        .contact
+        .id;
+    let b = store
+        .create_contact(input("m7@example.com"), ctx(0))
+        .await
+        .unwrap()
+        .contact
+        .id;
+    for (n, (contact, class)) in [
+        (a, MessageClass::Campaign),
+        (a, MessageClass::Transactional),
+        (b, MessageClass::Campaign),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        store
+            .queue_message(outgoing(contact, class, &format!("l{n}"), 0), ctx(0).at)
+            .await
+            .unwrap();
+    }
+    let count = |filter: MessageFilter| async move {
+        store
+            .list_messages(&filter, PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .len()
+    };
+    assert_eq!(
+        count(MessageFilter {
+            contact: Some(a),
+            ..MessageFilter::default()
+        })
+        .await,
+        2
+    );
+    assert_eq!(
+        count(MessageFilter {
+            class: Some(MessageClass::Campaign),
+            ..MessageFilter::default()
+        })
+        .await,
+        2
+    );
+    assert_eq!(
+        count(MessageFilter {
+            status: Some(MessageStatus::Queued),
+            contact: Some(b),
+            ..MessageFilter::default()
+        })
+        .await,
+        1
+    );
+    assert_eq!(
+        count(MessageFilter {
+            status: Some(MessageStatus::Sent),
+            ..MessageFilter::default()
+        })
+        .await,
+        0
+    );
+    let first = store
+        .list_messages(&MessageFilter::default(), PageRequest::first(2))
+        .await
+        .unwrap();
+    let cursor = first.next_cursor.unwrap();
+    let rest = store
+        .list_messages(&MessageFilter::default(), PageRequest::after(2, cursor))
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.items.len(), rest.items.len(), rest.next_cursor),
+        (2, 1, None)
+    );
 }

@@ -139,6 +139,43 @@ pub trait Store: Send + Sync + 'static {
     async fn erase_contact(&self, id: Uuid, at: jiff::Timestamp) -> Result<Suppression>;
     async fn suppression(&self, email_hash: &str) -> Result<Option<Suppression>>;
 
+    // The send ledger.
+    /// Queues a message for a contact, checking the send gate now (a refused message is stored
+    /// as skipped with its rule). The same idempotency key returns the first message and
+    /// `false`. The message and its timeline entry are written in one transaction.
+    async fn queue_message(
+        &self,
+        message: NewMessage,
+        at: jiff::Timestamp,
+    ) -> Result<(Message, bool)>;
+    /// Claims up to `limit` messages due at `now` that no live lease holds, marking them
+    /// sending under `owner`'s lease until `now + lease`.
+    async fn claim_messages(
+        &self,
+        now: jiff::Timestamp,
+        limit: u32,
+        owner: &str,
+        lease: jiff::SignedDuration,
+    ) -> Result<Vec<Message>>;
+    /// Records how an attempt ended, only while `owner` still holds the lease (else
+    /// `Conflict { code: "lease_lost" }`), with the timeline entry and, for a bounce, the
+    /// contact's change to bounced, in one transaction.
+    async fn finish_message(
+        &self,
+        id: Uuid,
+        owner: &str,
+        delivery: Delivery,
+        at: jiff::Timestamp,
+    ) -> Result<Message>;
+    async fn get_message(&self, id: Uuid) -> Result<Message>;
+    async fn list_messages(
+        &self,
+        filter: &MessageFilter,
+        page: PageRequest,
+    ) -> Result<Page<Message>>;
+    /// The earliest time a queued or retrying message is due, if any.
+    async fn next_due(&self) -> Result<Option<jiff::Timestamp>>;
+
     /// Brings the query planner's statistics up to date after a bulk change such as an import,
     /// so that the next filtered query picks a good plan.
     async fn refresh_statistics(&self) -> Result<()>;

@@ -176,3 +176,75 @@ pub enum RowOutcome {
     /// keeps that status.
     Flagged(String),
 }
+
+/// The content of an outbound message, fixed when it is queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageContent {
+    pub subject: String,
+    pub html: String,
+    /// Generated from the HTML at send time when absent.
+    pub text: Option<String>,
+    /// The sender; the sending account's address when absent.
+    pub from_email: Option<String>,
+    pub from_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub contact_id: Uuid,
+    pub class: nudge_core::MessageClass,
+    pub content: MessageContent,
+    /// The same key queues nothing new: the first message is returned instead.
+    pub idempotency_key: String,
+    /// Not sent before this time.
+    pub due_at: Timestamp,
+}
+
+/// A row of the send ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub id: Uuid,
+    pub contact_id: Uuid,
+    pub class: nudge_core::MessageClass,
+    pub status: nudge_core::MessageStatus,
+    pub skip_rule: Option<nudge_core::SkipRule>,
+    /// The recipient's address when the message was queued.
+    pub to_email: String,
+    pub content: MessageContent,
+    pub idempotency_key: String,
+    /// The RFC 5322 Message-ID it was sent with.
+    pub message_id: Option<String>,
+    pub attempts: u32,
+    pub due_at: Timestamp,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
+}
+
+/// How one attempt at a claimed message ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Sent {
+        message_id: String,
+    },
+    /// A temporary failure; try again at `at`.
+    Retry {
+        at: Timestamp,
+        error: String,
+    },
+    /// A permanent failure. With `bounce`, the address itself was refused and the contact
+    /// becomes bounced.
+    Failed {
+        error: String,
+        bounce: bool,
+    },
+    /// The send gate refused the message when it was about to go out.
+    Skipped(nudge_core::SkipRule),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageFilter {
+    pub contact: Option<Uuid>,
+    pub status: Option<nudge_core::MessageStatus>,
+    pub class: Option<nudge_core::MessageClass>,
+}

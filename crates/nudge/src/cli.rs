@@ -65,6 +65,15 @@ pub struct ServeArgs {
     /// The address users reach Nudge at; links in mail start with it.
     #[arg(long, env = "NUDGE_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// The SMTP relay: smtp://user:password@host:port (add ?tls=starttls) or smtps://...
+    /// Without it, mail is written to <data-dir>/outbox as .eml files.
+    #[arg(long, env = "NUDGE_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// The sender of mail that names none.
+    #[arg(long, env = "NUDGE_FROM")]
+    pub from: Option<String>,
+    #[arg(long, env = "NUDGE_FROM_NAME")]
+    pub from_name: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,7 @@
 
 mod bench;
 mod cli;
+mod delivery;
 mod export;
 mod import;
 mod keys;
@@ -14,6 +15,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    // One TLS provider for the whole process (SMTP, PostgreSQL): ring, installed before any
+    // connection is made. An error means one is installed already, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("NUDGE_LOG")

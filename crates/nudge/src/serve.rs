@@ -1,33 +1,58 @@
-//! `nudge serve`: the API on one listener until SIGINT or SIGTERM.
+//! `nudge serve`: the API, the public pages and the dispatcher, until SIGINT or SIGTERM.
 
 use crate::cli::ServeArgs;
+use crate::delivery;
 use crate::settings::Settings;
 use anyhow::Context;
-use nudge_engine::SystemClock;
+use nudge_engine::{Clock, SystemClock};
 use nudge_http::AppState;
+use nudge_mail::{Dispatcher, SenderSettings};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 pub async fn run(settings: &Settings, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let store = settings.open_store().await?;
-    let state = AppState::new(store, Arc::new(SystemClock));
+    let secret = delivery::secret(&settings.data_dir)?;
+    let transport = delivery::transport(args.smtp_url.as_deref(), &settings.data_dir)?;
+    let from = delivery::sender(args.from.as_deref())?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("could not listen on {}", args.listen))?;
     let addr = listener.local_addr().context("no local address")?;
     let public = args.public_url.unwrap_or_else(|| format!("http://{addr}"));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let dispatcher = Dispatcher::new(
+        Arc::clone(&store),
+        Arc::clone(&clock),
+        Arc::clone(&transport),
+        SenderSettings {
+            from_email: from.clone(),
+            from_name: args.from_name,
+            public_url: public.clone(),
+        },
+        Arc::clone(&secret),
+    );
+    let state = AppState::new(store, clock, secret).with_wake(dispatcher.waker());
     eprintln!("Nudge is running on {}", settings.database_display());
     eprintln!("  API:     {public}/api/v1 (create a key with `nudge api-key create --name NAME`)");
     eprintln!("  OpenAPI: {public}/api/v1/openapi.json");
     eprintln!("  Health:  {public}/healthz");
-    axum::serve(
+    eprintln!("  Mail:    from {from} through {}", transport.describe());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut dispatcher_stop = stop_rx.clone();
+    let dispatching = tokio::spawn(dispatcher.run(async move {
+        let _ = dispatcher_stop.wait_for(|stop| *stop).await;
+    }));
+    let served = axum::serve(
         listener,
         nudge_http::app(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown())
-    .await
-    .context("the server stopped with an error")?;
+    .await;
+    let _ = stop_tx.send(true);
+    let _ = dispatching.await;
+    served.context("the server stopped with an error")?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -2,6 +2,7 @@
 
 pub mod contacts;
 pub mod lists;
+pub mod messages;
 
 use crate::error::AppError;
 use nudge_store::{Page, PageRequest};

@@ -14,6 +14,8 @@ pub struct TestApp {
     pub key: String,
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
+    pub clock: Arc<TestClock>,
+    pub secret: Arc<[u8]>,
     _dir: tempfile::TempDir,
 }
 
@@ -27,7 +29,8 @@ pub async fn spawn_app() -> TestApp {
     );
     let key = new_key(store.as_ref(), &["*"]).await;
     let clock = Arc::new(TestClock::starting_at(Timestamp::now()));
-    let state = AppState::new(Arc::clone(&store), clock);
+    let secret: Arc<[u8]> = Arc::from(b"a test secret of at least thirty-two bytes".to_vec());
+    let state = AppState::new(Arc::clone(&store), clock.clone(), Arc::clone(&secret));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -38,6 +41,8 @@ pub async fn spawn_app() -> TestApp {
         key,
         client: reqwest::Client::new(),
         store,
+        clock,
+        secret,
         _dir: dir,
     }
 }
@@ -56,6 +61,22 @@ pub async fn new_key(store: &dyn Store, scopes: &[&str]) -> String {
 }
 
 impl TestApp {
+    /// A dispatcher over this app's store and clock, handing mail to `transport`; tests call its
+    /// `run_once` after moving the clock instead of waiting.
+    pub fn dispatcher(&self, transport: Arc<dyn nudge_mail::Transport>) -> nudge_mail::Dispatcher {
+        nudge_mail::Dispatcher::new(
+            Arc::clone(&self.store),
+            self.clock.clone(),
+            transport,
+            nudge_mail::SenderSettings {
+                from_email: nudge_core::Email::parse("news@example.com").unwrap(),
+                from_name: Some("Nieuwsbrief".into()),
+                public_url: self.address.clone(),
+            },
+            Arc::clone(&self.secret),
+        )
+    }
+
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
         self.call_with(&self.key, method, path, body).await
     }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod contacts;
+mod delivery;
 mod errors;
 mod helpers;
 mod lists;

@@ -1,0 +1,403 @@
+//! The send ledger on PostgreSQL.
+//!
+//! Several dispatcher processes may claim from one database, and queues, finishes and erasures
+//! run side by side, so every step that decides from a row it read holds that row locked:
+//!
+//! - a claim takes its rows with `FOR UPDATE SKIP LOCKED`: two claims never wait for each other
+//!   and never take the same message;
+//! - a queue holds the contact `FOR SHARE` while it applies the send gate, so a concurrent
+//!   status change either lands before the gate reads the status or waits for the queue;
+//! - a finish locks the contact before the message, in the order an erasure takes them (the
+//!   contact, then its messages by cascade), so the two cannot deadlock.
+
+use crate::Lock;
+use crate::contacts::{self, insert_timeline};
+use crate::rows::{self, CONTACT_COLUMNS, backend, pg_ts};
+use jiff::{SignedDuration, Timestamp};
+use nudge_core::status::plan_transition;
+use nudge_core::timeline::TimelineEvent;
+use nudge_core::{
+    ChangeSource, Contact, MessageClass, MessageStatus, SendDecision, SkipRule, Status,
+};
+use nudge_store::{
+    Delivery, Message, MessageContent, MessageFilter, NewMessage, Page, PageRequest, Result,
+    StoreError,
+};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+use uuid::Uuid;
+
+const COLUMNS: &str = "id, contact_id, class, status, skip_rule, to_email, subject, html, text, \
+    from_email, from_name, idempotency_key, message_id, attempts, due_at, last_error, created_at, \
+    sent_at";
+
+/// How often a queue tries again when the message holding its idempotency key disappears
+/// between the insert that ran into it and the read that should return it.
+const QUEUE_ATTEMPTS: u32 = 3;
+
+fn corrupt(what: &str, value: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("stored {what} is unreadable: {value}"))
+}
+
+fn class_of(s: &str) -> Result<MessageClass> {
+    MessageClass::ALL
+        .into_iter()
+        .find(|c| c.as_str() == s)
+        .ok_or_else(|| corrupt("class", s))
+}
+
+fn rule_of(s: &str) -> Result<SkipRule> {
+    SkipRule::ALL
+        .into_iter()
+        .find(|r| r.as_str() == s)
+        .ok_or_else(|| corrupt("skip rule", s))
+}
+
+fn message(r: &PgRow) -> Result<Message> {
+    let class: String = r.try_get("class").map_err(backend)?;
+    let status: String = r.try_get("status").map_err(backend)?;
+    let rule: Option<String> = r.try_get("skip_rule").map_err(backend)?;
+    let attempts: i32 = r.try_get("attempts").map_err(backend)?;
+    let sent_at: Option<jiff_sqlx::Timestamp> = r.try_get("sent_at").map_err(backend)?;
+    Ok(Message {
+        id: r.try_get("id").map_err(backend)?,
+        contact_id: r.try_get("contact_id").map_err(backend)?,
+        class: class_of(&class)?,
+        status: status.parse().map_err(|_| corrupt("status", &status))?,
+        skip_rule: rule.as_deref().map(rule_of).transpose()?,
+        to_email: r.try_get("to_email").map_err(backend)?,
+        content: MessageContent {
+            subject: r.try_get("subject").map_err(backend)?,
+            html: r.try_get("html").map_err(backend)?,
+            text: r.try_get("text").map_err(backend)?,
+            from_email: r.try_get("from_email").map_err(backend)?,
+            from_name: r.try_get("from_name").map_err(backend)?,
+        },
+        idempotency_key: r.try_get("idempotency_key").map_err(backend)?,
+        message_id: r.try_get("message_id").map_err(backend)?,
+        attempts: u32::try_from(attempts).map_err(|_| corrupt("attempts", attempts))?,
+        due_at: rows::ts(r, "due_at")?,
+        last_error: r.try_get("last_error").map_err(backend)?,
+        created_at: rows::ts(r, "created_at")?,
+        sent_at: sent_at.map(|t| t.to_jiff()),
+    })
+}
+
+async fn by_key(conn: &mut PgConnection, key: &str) -> Result<Option<Message>> {
+    let sql = format!("SELECT {COLUMNS} FROM messages WHERE idempotency_key = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(key)
+        .fetch_optional(conn)
+        .await
+        .map_err(backend)?
+        .map(|r| message(&r))
+        .transpose()
+}
+
+pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Message> {
+    let sql = format!("SELECT {COLUMNS} FROM messages WHERE id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(backend)?
+        .map(|r| message(&r))
+        .transpose()?
+        .ok_or(StoreError::NotFound)
+}
+
+/// The contact a message is queued for, held until the commit. `FOR SHARE` and not the
+/// `FOR KEY SHARE` a mere reference needs: the send gate decides from the status, which must not
+/// change under it; queues for one contact still run side by side.
+async fn gate_contact(conn: &mut PgConnection, id: Uuid) -> Result<Contact> {
+    let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.id = $1 FOR SHARE");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(backend)?
+        .map(|r| rows::contact(&r))
+        .transpose()?
+        .ok_or(StoreError::NotFound)
+}
+
+pub async fn queue(
+    conn: &mut PgConnection,
+    new: NewMessage,
+    at: Timestamp,
+) -> Result<(Message, bool)> {
+    if let Some(existing) = by_key(conn, &new.idempotency_key).await? {
+        return Ok((existing, false));
+    }
+    let contact = gate_contact(conn, new.contact_id).await?;
+    let (status, rule) = match nudge_core::send_gate(contact.status, new.class) {
+        SendDecision::Allowed => (MessageStatus::Queued, None),
+        SendDecision::Skipped(rule) => (MessageStatus::Skipped, Some(rule)),
+    };
+    for _ in 0..QUEUE_ATTEMPTS {
+        let id = Uuid::now_v7();
+        // A concurrent queue with the same key may have inserted since the check above. The
+        // UNIQUE constraint settles it: this insert waits for that transaction and, if it
+        // commits, inserts nothing (without aborting this transaction, as a plain unique
+        // violation would); the statement after it then sees the committed winner.
+        let inserted = sqlx::query(
+            "INSERT INTO messages (id, contact_id, class, status, skip_rule, to_email, subject, \
+             html, text, from_email, from_name, idempotency_key, due_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(id)
+        .bind(contact.id)
+        .bind(new.class.as_str())
+        .bind(status.as_str())
+        .bind(rule.map(SkipRule::as_str))
+        .bind(contact.email.as_str())
+        .bind(&new.content.subject)
+        .bind(&new.content.html)
+        .bind(&new.content.text)
+        .bind(&new.content.from_email)
+        .bind(&new.content.from_name)
+        .bind(&new.idempotency_key)
+        .bind(pg_ts(new.due_at))
+        .bind(pg_ts(at))
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        if inserted == 0 {
+            // The winner's message may belong to another contact, whose erasure can delete it
+            // before this read; the key is then free and the next round inserts.
+            if let Some(existing) = by_key(conn, &new.idempotency_key).await? {
+                return Ok((existing, false));
+            }
+            continue;
+        }
+        let subject = &new.content.subject;
+        let mut events = vec![TimelineEvent::email_queued(id, new.class, subject)];
+        events.extend(rule.map(|r| TimelineEvent::email_skipped(id, subject, r)));
+        insert_timeline(conn, contact.id, at, &events).await?;
+        return Ok((get(conn, id).await?, true));
+    }
+    Err(StoreError::Backend(format!(
+        "the message holding the idempotency key {} was deleted each time it was read",
+        new.idempotency_key
+    )))
+}
+
+pub async fn claim(
+    conn: &mut PgConnection,
+    now: Timestamp,
+    limit: u32,
+    owner: &str,
+    lease: SignedDuration,
+) -> Result<Vec<Message>> {
+    let until = now.checked_add(lease).map_err(backend)?;
+    // A `sending` row whose lease ran out belongs to a dispatcher that died mid-attempt: it is
+    // claimed again, so a message is never lost (and, in that one window, may go out twice).
+    //
+    // SKIP LOCKED passes over rows another claim (or a finish, or an erasure) holds, instead of
+    // waiting for it and then finding them taken. A row another claim updated and committed
+    // after this statement's snapshot is locked in its new version and its conditions checked
+    // again, so a live lease drops it out.
+    let sql = format!(
+        "UPDATE messages SET status = 'sending', lease_owner = $1, lease_until = $2, \
+         attempts = attempts + 1 \
+         WHERE id IN (SELECT id FROM messages \
+             WHERE status IN ('queued', 'retrying', 'sending') AND due_at <= $3 \
+             AND (lease_until IS NULL OR lease_until <= $3) \
+             ORDER BY due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+         RETURNING {COLUMNS}"
+    );
+    let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(owner)
+        .bind(pg_ts(until))
+        .bind(pg_ts(now))
+        .bind(i64::from(limit))
+        .fetch_all(conn)
+        .await
+        .map_err(backend)?;
+    let mut claimed = found.iter().map(message).collect::<Result<Vec<_>>>()?;
+    // RETURNING follows no order; the dispatcher gets the most overdue first.
+    claimed.sort_by_key(|m| (m.due_at, m.id));
+    Ok(claimed)
+}
+
+fn lease_lost(id: Uuid, owner: &str) -> StoreError {
+    StoreError::Conflict {
+        code: "lease_lost",
+        field: None,
+        message: format!("message {id} is no longer leased to {owner}"),
+    }
+}
+
+pub async fn finish(
+    conn: &mut PgConnection,
+    id: Uuid,
+    owner: &str,
+    delivery: Delivery,
+    at: Timestamp,
+) -> Result<Message> {
+    // A message never changes contact, so this unlocked read is good for the lock order below.
+    let contact_id: Option<Uuid> =
+        sqlx::query_scalar("SELECT contact_id FROM messages WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(backend)?;
+    let Some(contact_id) = contact_id else {
+        return Err(StoreError::NotFound);
+    };
+    // The contact first, as an erasure takes it (see the module comment). A bounce writes the
+    // contact back from what it read, as `change_status` does; otherwise the timeline entry only
+    // refers to it. An erasure that got there first took the message with it: not found.
+    let bounce = matches!(delivery, Delivery::Failed { bounce: true, .. });
+    let lock = if bounce {
+        Lock::NoKeyUpdate
+    } else {
+        Lock::KeyShare
+    };
+    let contact = contacts::load(conn, contact_id, lock).await?;
+    let held: Option<(String, Option<String>)> =
+        sqlx::query_as("SELECT status, lease_owner FROM messages WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(backend)?;
+    let Some((status, lease_owner)) = held else {
+        return Err(StoreError::NotFound);
+    };
+    if status != MessageStatus::Sending.as_str() || lease_owner.as_deref() != Some(owner) {
+        return Err(lease_lost(id, owner));
+    }
+
+    // One statement for every outcome: each sets only its own columns (a NULL leaves a column
+    // as it is), ends the lease, and returns the finished row.
+    let (status, message_id, sent_at, due_at, error, rule) = match &delivery {
+        Delivery::Sent { message_id } => (
+            MessageStatus::Sent,
+            Some(message_id.as_str()),
+            Some(at),
+            None,
+            None,
+            None,
+        ),
+        Delivery::Retry { at: next, error } => (
+            MessageStatus::Retrying,
+            None,
+            None,
+            Some(*next),
+            Some(error.as_str()),
+            None,
+        ),
+        Delivery::Failed { error, .. } => (
+            MessageStatus::Failed,
+            None,
+            None,
+            None,
+            Some(error.as_str()),
+            None,
+        ),
+        Delivery::Skipped(rule) => (
+            MessageStatus::Skipped,
+            None,
+            None,
+            None,
+            None,
+            Some(rule.as_str()),
+        ),
+    };
+    let sql = format!(
+        "UPDATE messages SET status = $2, lease_owner = NULL, lease_until = NULL, \
+         message_id = COALESCE($3, message_id), sent_at = COALESCE($4, sent_at), \
+         due_at = COALESCE($5, due_at), last_error = COALESCE($6, last_error), \
+         skip_rule = COALESCE($7, skip_rule) \
+         WHERE id = $1 RETURNING {COLUMNS}"
+    );
+    let finished = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(status.as_str())
+        .bind(message_id)
+        .bind(sent_at.map(pg_ts))
+        .bind(due_at.map(pg_ts))
+        .bind(error)
+        .bind(rule)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(backend)?;
+    let finished = message(&finished)?;
+
+    let subject = finished.content.subject.as_str();
+    let events = match &delivery {
+        Delivery::Sent { .. } => vec![TimelineEvent::email_sent(id, subject)],
+        Delivery::Retry { at: next, error } => {
+            vec![TimelineEvent::email_deferred(id, subject, error, *next)]
+        }
+        Delivery::Failed { error, bounce } => {
+            if *bounce {
+                let mut events = vec![TimelineEvent::email_bounced(id, subject, error)];
+                events.extend(bounce_contact(conn, contact, at).await?);
+                events
+            } else {
+                vec![TimelineEvent::email_failed(id, subject, error)]
+            }
+        }
+        Delivery::Skipped(rule) => vec![TimelineEvent::email_skipped(id, subject, *rule)],
+    };
+    insert_timeline(conn, contact_id, at, &events).await?;
+    Ok(finished)
+}
+
+/// A hard bounce makes the contact bounced, unless the rules keep it (a complaint outranks it).
+/// The caller holds the contact `FOR NO KEY UPDATE` since it read it.
+async fn bounce_contact(
+    conn: &mut PgConnection,
+    mut contact: Contact,
+    at: Timestamp,
+) -> Result<Option<TimelineEvent>> {
+    let Ok(Some(t)) = plan_transition(contact.status, Status::Bounced, ChangeSource::Bounce, None)
+    else {
+        return Ok(None);
+    };
+    contact.status = t.to;
+    contact.updated_at = at;
+    contacts::save_contact(conn, &contact).await?;
+    Ok(Some(TimelineEvent::status_changed(&t)))
+}
+
+pub async fn list(
+    conn: &mut PgConnection,
+    filter: &MessageFilter,
+    page: PageRequest,
+) -> Result<Page<Message>> {
+    let mut q =
+        QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM messages WHERE 1 = 1"));
+    if let Some(contact) = filter.contact {
+        q.push(" AND contact_id = ").push_bind(contact);
+    }
+    if let Some(status) = filter.status {
+        q.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some(class) = filter.class {
+        q.push(" AND class = ").push_bind(class.as_str());
+    }
+    if let Some(cursor) = page.cursor {
+        q.push(" AND id < ").push_bind(cursor);
+    }
+    q.push(" ORDER BY id DESC LIMIT ")
+        .push_bind(i64::from(page.limit) + 1);
+    let found = q.build().fetch_all(conn).await.map_err(backend)?;
+    let items = found.iter().map(message).collect::<Result<Vec<_>>>()?;
+    Ok(Page::from_rows(items, page.limit, |m| m.id))
+}
+
+pub async fn next_due(conn: &mut PgConnection) -> Result<Option<Timestamp>> {
+    // A message being sent is due again when its lease runs out (its dispatcher may have died).
+    let due: Option<jiff_sqlx::Timestamp> = sqlx::query_scalar(
+        "SELECT min(CASE WHEN status = 'sending' THEN lease_until ELSE due_at END) \
+         FROM messages WHERE status IN ('queued', 'retrying', 'sending')",
+    )
+    .fetch_one(conn)
+    .await
+    .map_err(backend)?;
+    Ok(due.map(|t| t.to_jiff()))
+}

@@ -1,0 +1,310 @@
+//! The send ledger on SQLite.
+
+use crate::contacts::{self, insert_timeline};
+use crate::rows::{backend, micros, ts};
+use jiff::{SignedDuration, Timestamp};
+use nudge_core::status::plan_transition;
+use nudge_core::timeline::TimelineEvent;
+use nudge_core::{ChangeSource, MessageClass, MessageStatus, SendDecision, SkipRule, Status};
+use nudge_store::{
+    Delivery, Message, MessageContent, MessageFilter, NewMessage, Page, PageRequest, Result,
+    StoreError,
+};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use uuid::Uuid;
+
+const COLUMNS: &str = "id, contact_id, class, status, skip_rule, to_email, subject, html, text, \
+    from_email, from_name, idempotency_key, message_id, attempts, due_at, last_error, created_at, \
+    sent_at";
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Backend(format!("stored {what} is unreadable: {value}"))
+}
+
+fn class_of(s: &str) -> Result<MessageClass> {
+    MessageClass::ALL
+        .into_iter()
+        .find(|c| c.as_str() == s)
+        .ok_or_else(|| corrupt("class", s))
+}
+
+fn rule_of(s: &str) -> Result<SkipRule> {
+    SkipRule::ALL
+        .into_iter()
+        .find(|r| r.as_str() == s)
+        .ok_or_else(|| corrupt("skip rule", s))
+}
+
+fn message(r: &SqliteRow) -> Result<Message> {
+    let class: String = r.try_get("class").map_err(backend)?;
+    let status: String = r.try_get("status").map_err(backend)?;
+    let rule: Option<String> = r.try_get("skip_rule").map_err(backend)?;
+    let attempts: i64 = r.try_get("attempts").map_err(backend)?;
+    let sent_at: Option<i64> = r.try_get("sent_at").map_err(backend)?;
+    Ok(Message {
+        id: r.try_get("id").map_err(backend)?,
+        contact_id: r.try_get("contact_id").map_err(backend)?,
+        class: class_of(&class)?,
+        status: status.parse().map_err(|_| corrupt("status", &status))?,
+        skip_rule: rule.as_deref().map(rule_of).transpose()?,
+        to_email: r.try_get("to_email").map_err(backend)?,
+        content: MessageContent {
+            subject: r.try_get("subject").map_err(backend)?,
+            html: r.try_get("html").map_err(backend)?,
+            text: r.try_get("text").map_err(backend)?,
+            from_email: r.try_get("from_email").map_err(backend)?,
+            from_name: r.try_get("from_name").map_err(backend)?,
+        },
+        idempotency_key: r.try_get("idempotency_key").map_err(backend)?,
+        message_id: r.try_get("message_id").map_err(backend)?,
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        due_at: ts(r.try_get("due_at").map_err(backend)?)?,
+        last_error: r.try_get("last_error").map_err(backend)?,
+        created_at: ts(r.try_get("created_at").map_err(backend)?)?,
+        sent_at: sent_at.map(ts).transpose()?,
+    })
+}
+
+async fn by_key(conn: &mut SqliteConnection, key: &str) -> Result<Option<Message>> {
+    let sql = format!("SELECT {COLUMNS} FROM messages WHERE idempotency_key = ?");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(key)
+        .fetch_optional(conn)
+        .await
+        .map_err(backend)?
+        .map(|r| message(&r))
+        .transpose()
+}
+
+pub async fn get(conn: &mut SqliteConnection, id: Uuid) -> Result<Message> {
+    let sql = format!("SELECT {COLUMNS} FROM messages WHERE id = ?");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(backend)?
+        .map(|r| message(&r))
+        .transpose()?
+        .ok_or(StoreError::NotFound)
+}
+
+pub async fn queue(
+    conn: &mut SqliteConnection,
+    new: NewMessage,
+    at: Timestamp,
+) -> Result<(Message, bool)> {
+    if let Some(existing) = by_key(conn, &new.idempotency_key).await? {
+        return Ok((existing, false));
+    }
+    let contact = contacts::load(conn, new.contact_id).await?;
+    let (status, rule) = match nudge_core::send_gate(contact.status, new.class) {
+        SendDecision::Allowed => (MessageStatus::Queued, None),
+        SendDecision::Skipped(rule) => (MessageStatus::Skipped, Some(rule)),
+    };
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO messages (id, contact_id, class, status, skip_rule, to_email, subject, html, \
+         text, from_email, from_name, idempotency_key, due_at, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(contact.id)
+    .bind(new.class.as_str())
+    .bind(status.as_str())
+    .bind(rule.map(SkipRule::as_str))
+    .bind(contact.email.as_str())
+    .bind(&new.content.subject)
+    .bind(&new.content.html)
+    .bind(&new.content.text)
+    .bind(&new.content.from_email)
+    .bind(&new.content.from_name)
+    .bind(&new.idempotency_key)
+    .bind(micros(new.due_at))
+    .bind(micros(at))
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
+    let subject = &new.content.subject;
+    let mut events = vec![TimelineEvent::email_queued(id, new.class, subject)];
+    events.extend(rule.map(|r| TimelineEvent::email_skipped(id, subject, r)));
+    insert_timeline(conn, contact.id, at, &events).await?;
+    Ok((get(conn, id).await?, true))
+}
+
+pub async fn claim(
+    conn: &mut SqliteConnection,
+    now: Timestamp,
+    limit: u32,
+    owner: &str,
+    lease: SignedDuration,
+) -> Result<Vec<Message>> {
+    let until = now.checked_add(lease).map_err(backend)?;
+    // A `sending` row whose lease ran out belongs to a dispatcher that died mid-attempt: it is
+    // claimed again, so a message is never lost (and, in that one window, may go out twice).
+    let sql = format!(
+        "UPDATE messages SET status = 'sending', lease_owner = ?, lease_until = ?, \
+         attempts = attempts + 1 \
+         WHERE id IN (SELECT id FROM messages \
+             WHERE status IN ('queued', 'retrying', 'sending') AND due_at <= ? \
+             AND (lease_until IS NULL OR lease_until <= ?) \
+             ORDER BY due_at, id LIMIT ?) \
+         RETURNING {COLUMNS}"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(owner)
+        .bind(micros(until))
+        .bind(micros(now))
+        .bind(micros(now))
+        .bind(i64::from(limit))
+        .fetch_all(conn)
+        .await
+        .map_err(backend)?;
+    let mut claimed = rows.iter().map(message).collect::<Result<Vec<_>>>()?;
+    claimed.sort_by_key(|m| (m.due_at, m.id));
+    Ok(claimed)
+}
+
+pub async fn finish(
+    conn: &mut SqliteConnection,
+    id: Uuid,
+    owner: &str,
+    delivery: Delivery,
+    at: Timestamp,
+) -> Result<Message> {
+    let held: Option<(String, Option<String>)> =
+        sqlx::query_as("SELECT status, lease_owner FROM messages WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(backend)?;
+    let Some((status, lease_owner)) = held else {
+        return Err(StoreError::NotFound);
+    };
+    if status != MessageStatus::Sending.as_str() || lease_owner.as_deref() != Some(owner) {
+        return Err(StoreError::Conflict {
+            code: "lease_lost",
+            field: None,
+            message: format!("message {id} is no longer leased to {owner}"),
+        });
+    }
+    let current = get(conn, id).await?;
+    let subject = current.content.subject.as_str();
+    let (status, events) = match &delivery {
+        Delivery::Sent { message_id } => {
+            sqlx::query("UPDATE messages SET message_id = ?, sent_at = ? WHERE id = ?")
+                .bind(message_id)
+                .bind(micros(at))
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+            (
+                MessageStatus::Sent,
+                vec![TimelineEvent::email_sent(id, subject)],
+            )
+        }
+        Delivery::Retry { at: next, error } => {
+            sqlx::query("UPDATE messages SET due_at = ?, last_error = ? WHERE id = ?")
+                .bind(micros(*next))
+                .bind(error)
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+            let event = TimelineEvent::email_deferred(id, subject, error, *next);
+            (MessageStatus::Retrying, vec![event])
+        }
+        Delivery::Failed { error, bounce } => {
+            sqlx::query("UPDATE messages SET last_error = ? WHERE id = ?")
+                .bind(error)
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+            let mut events = Vec::new();
+            if *bounce {
+                events.push(TimelineEvent::email_bounced(id, subject, error));
+                events.extend(bounce_contact(conn, current.contact_id, at).await?);
+            } else {
+                events.push(TimelineEvent::email_failed(id, subject, error));
+            }
+            (MessageStatus::Failed, events)
+        }
+        Delivery::Skipped(rule) => {
+            sqlx::query("UPDATE messages SET skip_rule = ? WHERE id = ?")
+                .bind(rule.as_str())
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+            (
+                MessageStatus::Skipped,
+                vec![TimelineEvent::email_skipped(id, subject, *rule)],
+            )
+        }
+    };
+    sqlx::query(
+        "UPDATE messages SET status = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?",
+    )
+    .bind(status.as_str())
+    .bind(id)
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
+    insert_timeline(conn, current.contact_id, at, &events).await?;
+    get(conn, id).await
+}
+
+/// A hard bounce makes the contact bounced, unless the rules keep it (a complaint outranks it).
+async fn bounce_contact(
+    conn: &mut SqliteConnection,
+    contact_id: Uuid,
+    at: Timestamp,
+) -> Result<Option<TimelineEvent>> {
+    let mut contact = contacts::load(conn, contact_id).await?;
+    let Ok(Some(t)) = plan_transition(contact.status, Status::Bounced, ChangeSource::Bounce, None)
+    else {
+        return Ok(None);
+    };
+    contact.status = t.to;
+    contact.updated_at = at;
+    contacts::save_contact(conn, &contact).await?;
+    Ok(Some(TimelineEvent::status_changed(&t)))
+}
+
+pub async fn list(
+    conn: &mut SqliteConnection,
+    filter: &MessageFilter,
+    page: PageRequest,
+) -> Result<Page<Message>> {
+    let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM messages WHERE 1 = 1"));
+    if let Some(contact) = filter.contact {
+        q.push(" AND contact_id = ").push_bind(contact);
+    }
+    if let Some(status) = filter.status {
+        q.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some(class) = filter.class {
+        q.push(" AND class = ").push_bind(class.as_str());
+    }
+    if let Some(cursor) = page.cursor {
+        q.push(" AND id < ").push_bind(cursor);
+    }
+    q.push(" ORDER BY id DESC LIMIT ")
+        .push_bind(i64::from(page.limit) + 1);
+    let rows = q.build().fetch_all(conn).await.map_err(backend)?;
+    let items = rows.iter().map(message).collect::<Result<Vec<_>>>()?;
+    Ok(Page::from_rows(items, page.limit, |m| m.id))
+}
+
+pub async fn next_due(conn: &mut SqliteConnection) -> Result<Option<Timestamp>> {
+    let due: Option<i64> = sqlx::query_scalar(
+        "SELECT min(CASE WHEN status = 'sending' THEN lease_until ELSE due_at END) \
+         FROM messages WHERE status IN ('queued', 'retrying', 'sending')",
+    )
+    .fetch_one(conn)
+    .await
+    .map_err(backend)?;
+    due.map(ts).transpose()
+}
