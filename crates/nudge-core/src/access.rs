@@ -53,16 +53,24 @@ pub enum Scope {
     /// Queueing messages with `POST /api/v1/messages`.
     #[serde(rename = "messages:send")]
     MessagesSend,
+    /// Server settings: sending accounts (their passwords are never shown, even with it).
+    #[serde(rename = "settings:read")]
+    SettingsRead,
+    /// Changing server settings: sending accounts.
+    #[serde(rename = "settings:write")]
+    SettingsWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 8] = [
         Scope::ContactsRead,
         Scope::ContactsWrite,
         Scope::ContactsErase,
         Scope::ListsWrite,
         Scope::MessagesRead,
         Scope::MessagesSend,
+        Scope::SettingsRead,
+        Scope::SettingsWrite,
     ];
     pub const EVERY: &'static str = "*";
 
@@ -74,6 +82,8 @@ impl Scope {
             Scope::ListsWrite => "lists:write",
             Scope::MessagesRead => "messages:read",
             Scope::MessagesSend => "messages:send",
+            Scope::SettingsRead => "settings:read",
+            Scope::SettingsWrite => "settings:write",
         }
     }
 

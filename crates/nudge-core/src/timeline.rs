@@ -24,10 +24,12 @@ pub enum TimelineKind {
     EmailDeferred,
     EmailFailed,
     EmailBounced,
+    EmailOpened,
+    EmailClicked,
 }
 
 impl TimelineKind {
-    pub const ALL: [TimelineKind; 16] = [
+    pub const ALL: [TimelineKind; 18] = [
         TimelineKind::ContactCreated,
         TimelineKind::SuppressionMatched,
         TimelineKind::FieldChanged,
@@ -44,6 +46,8 @@ impl TimelineKind {
         TimelineKind::EmailDeferred,
         TimelineKind::EmailFailed,
         TimelineKind::EmailBounced,
+        TimelineKind::EmailOpened,
+        TimelineKind::EmailClicked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +68,8 @@ impl TimelineKind {
             TimelineKind::EmailDeferred => "email_deferred",
             TimelineKind::EmailFailed => "email_failed",
             TimelineKind::EmailBounced => "email_bounced",
+            TimelineKind::EmailOpened => "email_opened",
+            TimelineKind::EmailClicked => "email_clicked",
         }
     }
 
@@ -242,6 +248,22 @@ impl TimelineEvent {
             kind: TimelineKind::EmailFailed,
             summary: format!("Email failed: {subject}: {error}"),
             data: json!({ "message_id": message, "subject": subject, "error": error }),
+        }
+    }
+
+    pub fn email_opened(message: Uuid, subject: &str) -> Self {
+        Self {
+            kind: TimelineKind::EmailOpened,
+            summary: format!("Email opened: {subject}"),
+            data: json!({ "message_id": message, "subject": subject }),
+        }
+    }
+
+    pub fn email_clicked(message: Uuid, subject: &str, url: &str) -> Self {
+        Self {
+            kind: TimelineKind::EmailClicked,
+            summary: format!("Link clicked in {subject}: {url}"),
+            data: json!({ "message_id": message, "subject": subject, "url": url }),
         }
     }
 

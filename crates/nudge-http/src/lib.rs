@@ -62,6 +62,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::contacts::router())
         .merge(api::lists::router())
         .merge(api::messages::router())
+        .merge(api::smtp_accounts::router())
         .split_for_parts();
     let doc = Arc::new(openapi::finish(doc));
     let api = api
@@ -91,6 +92,8 @@ pub fn app(state: AppState) -> Router {
             "/unsubscribe/{token}",
             get(public::unsubscribe_page).post(public::unsubscribe),
         )
+        .route("/o/{token}", get(public::open_pixel))
+        .route("/c/{token}", get(public::click))
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -11,7 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use nudge_core::token::{Purpose, verify};
 use nudge_core::{ChangeSource, Contact, Status};
-use nudge_store::{ChangeContext, StoreError};
+use nudge_store::{ChangeContext, Engagement, StoreError};
 
 /// The texts of the unsubscribe pages, by language.
 struct Texts {
@@ -226,6 +226,78 @@ pub async fn unsubscribe(State(state): State<AppState>, Path(token): Path<String
             &format!("<p>{}</p>", escape(t.gone)),
         ),
         Err(e) => failure(e),
+    }
+}
+
+/// The open pixel: a transparent 1×1 GIF. An unknown or tampered token still gets the image
+/// (a broken image would only look odd in the reader's mail) but records nothing.
+pub async fn open_pixel(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    const GIF: &[u8] = b"GIF89a\x01\0\x01\0\x80\0\0\0\0\0\xff\xff\xff!\xf9\x04\x01\0\0\0\0,\0\0\0\0\x01\0\x01\0\0\x02\x02D\x01\0;";
+    if let Some(id) = nudge_core::token::verify(&state.secret, Purpose::Open, &token) {
+        match state
+            .store
+            .record_engagement(id, Engagement::Opened, state.clock.now())
+            .await
+        {
+            Ok(()) | Err(StoreError::NotFound) => {}
+            Err(e) => tracing::error!(error = %e, "recording an open failed"),
+        }
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "image/gif"),
+            (header::CACHE_CONTROL, "no-store, private"),
+        ],
+        GIF,
+    )
+        .into_response()
+}
+
+/// A click: records it and redirects to the link, which the token names and signs; a tampered
+/// or unknown token gets 404, so the server is no open redirect.
+pub async fn click(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let Some((id, url)) = nudge_core::token::verify_link(&state.secret, &token) else {
+        return page(
+            StatusCode::NOT_FOUND,
+            &TEXTS[0],
+            &format!("<p>{}</p>", escape(TEXTS[0].gone)),
+        );
+    };
+    let clicked = Engagement::Clicked { url: url.clone() };
+    match state
+        .store
+        .record_engagement(id, clicked, state.clock.now())
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::NotFound) => {
+            return page(
+                StatusCode::NOT_FOUND,
+                &TEXTS[0],
+                &format!("<p>{}</p>", escape(TEXTS[0].gone)),
+            );
+        }
+        Err(e) => tracing::error!(error = %e, "recording a click failed"),
+    }
+    // A Location header is ASCII: bytes beyond it (an IDN host, an umlaut in a path) go
+    // percent-encoded, which browsers read back as the same link.
+    let ascii: String = url
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_graphic() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    match axum::http::HeaderValue::from_str(&ascii) {
+        Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
+        Err(_) => page(
+            StatusCode::NOT_FOUND,
+            &TEXTS[0],
+            &format!("<p>{}</p>", escape(TEXTS[0].gone)),
+        ),
     }
 }
 

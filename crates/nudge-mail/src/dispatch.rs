@@ -1,40 +1,56 @@
 //! The dispatcher: claims due messages from the send ledger under a lease, checks the send gate
 //! again against the contact's current status, renders, composes, signs and hands each message
-//! to the transport, then records the outcome.
+//! to a sending account (or, with none configured, the default transport), then records the
+//! outcome.
+//!
+//! Sending accounts and DKIM keys are read from the store at the start of every pass (see
+//! [`crate::routing`]), so accounts and keys added while it runs are used at once. It claims
+//! no more messages than the accounts' rate and daily limits allow, so a throttled message
+//! stays queued.
 //!
 //! The run loop is one pass after another ([`Dispatcher::run_once`]); between passes it sleeps
 //! until the next message is due or it is woken. Time comes from the [`Clock`], so tests drive it
 //! with a test clock and call `run_once` instead of waiting.
 
 use crate::compose::{ListUnsubscribe, Mailbox, Outgoing, compose};
-use crate::dkim::DkimKey;
+use crate::routing::{Capacity, Routes, SmtpDefaults, Way};
 use crate::template::{RenderContext, Template};
 use crate::transport::{DeliveryError, Envelope, Transport};
-use jiff::SignedDuration;
+use jiff::{SignedDuration, Timestamp};
 use nudge_core::token::{Purpose, sign};
-use nudge_core::{Email, MessageClass, RetryPolicy, SendDecision};
+use nudge_core::{Contact, Email, MessageClass, RetryPolicy, SendDecision};
 use nudge_engine::Clock;
 use nudge_store::{Delivery, Message, Store, StoreError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::Notify;
 
 /// Who sends, and where links in mail point.
 #[derive(Debug, Clone)]
 pub struct SenderSettings {
-    /// The From address when a message names none; its domain signs and receives bounces.
+    /// The From address when a message names none and no sending account is configured (an
+    /// account's own address is used otherwise); its domain signs and receives bounces.
     pub from_email: Email,
     pub from_name: Option<String>,
     /// The address users reach the server at, e.g. `https://news.example.com`.
     pub public_url: String,
+    /// Open pixel and click redirects in campaign and automation mail (never in transactional
+    /// mail, which people expect to be private).
+    pub tracking: bool,
 }
 
 pub struct Dispatcher {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    /// The way out while no sending account is configured.
     transport: Arc<dyn Transport>,
     sender: SenderSettings,
     secret: Arc<[u8]>,
-    dkim: Option<Arc<DkimKey>>,
+    /// Sending accounts, their buckets and pools, and the DKIM keys. A std mutex: it is never
+    /// held across an await.
+    routes: Mutex<Routes>,
+    smtp: SmtpDefaults,
+    /// When the accounts could take nothing at the last pass: nothing is claimed before this.
+    throttled_until: Mutex<Option<Timestamp>>,
     /// This process's name on the leases it takes.
     owner: String,
     lease: SignedDuration,
@@ -57,7 +73,9 @@ impl Dispatcher {
             transport,
             sender,
             secret,
-            dkim: None,
+            routes: Mutex::new(Routes::default()),
+            smtp: SmtpDefaults::default(),
+            throttled_until: Mutex::new(None),
             owner: format!("dispatcher-{}", uuid::Uuid::now_v7().simple()),
             lease: SignedDuration::from_mins(2),
             retry: RetryPolicy::default(),
@@ -66,10 +84,47 @@ impl Dispatcher {
         }
     }
 
-    /// Signs mail whose From domain is the key's.
-    pub fn with_dkim(mut self, key: Option<Arc<DkimKey>>) -> Self {
-        self.dkim = key;
+    /// How connections to sending accounts are made (EHLO name, time-out, pool size).
+    pub fn with_smtp_defaults(mut self, smtp: SmtpDefaults) -> Self {
+        self.smtp = smtp;
         self
+    }
+
+    fn routes(&self) -> MutexGuard<'_, Routes> {
+        // Every change under this lock is a plain assignment, so a panic elsewhere cannot
+        // leave it half done: a poisoned lock still holds usable state.
+        self.routes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn throttle(&self) -> MutexGuard<'_, Option<Timestamp>> {
+        self.throttled_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reads the sending accounts and the DKIM keys again, and the daily counts when they are
+    /// due. A read that fails keeps what was read before.
+    async fn refresh(&self, now: Timestamp) {
+        let read = tokio::try_join!(self.store.list_smtp_accounts(), self.store.dkim_keys());
+        let (accounts, keys) = match read {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the sending accounts and DKIM keys");
+                return;
+            }
+        };
+        let since = self.routes().needs_ledger(&accounts, now);
+        let sent = match since {
+            Some(since) => match self.store.sent_per_smtp_account(since).await {
+                Ok(sent) => Some(sent),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not count today's messages per account");
+                    None
+                }
+            },
+            None => None,
+        };
+        self.routes().update(accounts, keys, sent, &self.smtp, now);
     }
 
     /// Something to call `notify_one` on when a message was queued, to end the sleep early.
@@ -81,9 +136,20 @@ impl Dispatcher {
     /// attempted.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
         let now = self.clock.now();
+        self.refresh(now).await;
+        let capacity = self.routes().capacity(now);
+        let limit = match capacity {
+            Capacity::Unlimited => self.batch,
+            Capacity::Messages(n) => u32::try_from(n).unwrap_or(u32::MAX).min(self.batch),
+            Capacity::Exhausted(until) => {
+                *self.throttle() = Some(until);
+                return Ok(0);
+            }
+        };
+        *self.throttle() = None;
         let claimed = self
             .store
-            .claim_messages(now, self.batch, &self.owner, self.lease)
+            .claim_messages(now, limit, &self.owner, self.lease)
             .await?;
         for message in &claimed {
             let delivery = self.attempt(message).await;
@@ -121,8 +187,11 @@ impl Dispatcher {
             if worked > 0 {
                 continue;
             }
+            let throttled = *self.throttle();
             let pause = match self.store.next_due().await {
                 Ok(Some(due)) => {
+                    // A due message waits for the accounts to have room again.
+                    let due = throttled.map_or(due, |until| until.max(due));
                     let wait = due.duration_since(self.clock.now());
                     wait.clamp(SignedDuration::ZERO, SignedDuration::from_secs(1))
                 }
@@ -173,21 +242,118 @@ impl Dispatcher {
                 };
             }
         };
-        let from_email = content
-            .from_email
-            .as_deref()
-            .and_then(|e| Email::parse(e).ok())
-            .unwrap_or_else(|| self.sender.from_email.clone());
-        let from_name = content
-            .from_name
-            .clone()
-            .or_else(|| self.sender.from_name.clone());
+        let now = self.clock.now();
+        let ways = self.ways(message, now);
+        if ways.is_empty() {
+            return self.throttled(now);
+        }
+        let mut unreachable = None;
+        let mut built: Option<(Sender, Built)> = None;
+        for way in ways {
+            if let Some(account) = way.account
+                && !self.routes().take(account, self.clock.now())
+            {
+                continue;
+            }
+            let sender = Sender {
+                email: content
+                    .from_email
+                    .as_deref()
+                    .and_then(|e| Email::parse(e).ok())
+                    .unwrap_or_else(|| way.from_email.clone()),
+                name: content.from_name.clone().or_else(|| way.from_name.clone()),
+                tracking: way.tracking,
+            };
+            // A fall-over to an account with another sender builds the message again; one with
+            // the same sender sends the same bytes.
+            let reuse = built.take().filter(|(s, _)| *s == sender);
+            let message_bytes = match reuse {
+                Some((_, b)) => b,
+                None => match self.build(message, &contact, &template, &sender) {
+                    Ok(b) => b,
+                    Err(outcome) => return outcome,
+                },
+            };
+            match way
+                .transport
+                .deliver(&message_bytes.envelope, &message_bytes.bytes)
+                .await
+            {
+                Ok(()) => {
+                    if let Some(account) = way.account {
+                        self.routes().sent(account);
+                    }
+                    return Delivery::Sent {
+                        message_id: message_bytes.message_id,
+                        smtp_account_id: way.account,
+                    };
+                }
+                // Nothing of this message reached the relay: the next account may take it now.
+                Err(DeliveryError::Unreachable(error)) => {
+                    if let Some(account) = way.account {
+                        tracing::warn!(%account, %error, "sending account unreachable; trying the next");
+                        self.routes().down(account, self.clock.now());
+                    }
+                    unreachable = Some(error);
+                    built = Some((sender, message_bytes));
+                }
+                Err(DeliveryError::Temporary(error)) => return self.retry_or_fail(message, error),
+                Err(DeliveryError::Permanent { reply, recipient }) => {
+                    return Delivery::Failed {
+                        error: reply,
+                        bounce: recipient,
+                    };
+                }
+            }
+        }
+        match unreachable {
+            Some(error) => self.retry_or_fail(message, error),
+            None => self.throttled(self.clock.now()),
+        }
+    }
+
+    /// The ways to try for a message: the sending accounts in the order [`Routes::ways`] gives,
+    /// or the default transport while there is no account.
+    fn ways(&self, message: &Message, now: Timestamp) -> Vec<Way> {
+        let mut routes = self.routes();
+        if routes.has_accounts() {
+            return routes.ways(message.id, now);
+        }
+        vec![Way {
+            account: None,
+            transport: Arc::clone(&self.transport),
+            from_email: self.sender.from_email.clone(),
+            from_name: self.sender.from_name.clone(),
+            tracking: true,
+        }]
+    }
+
+    /// Every account is at its rate or daily limit (rare: the claim takes only what they allow,
+    /// but a fall-over spends two tokens on one message). Counts as an attempt, yet never fails
+    /// the message.
+    fn throttled(&self, now: Timestamp) -> Delivery {
+        Delivery::Retry {
+            at: self.routes().available_at(now),
+            error: "every sending account is at its rate or daily limit".into(),
+        }
+    }
+
+    /// Renders, composes and signs the message for one sender.
+    fn build(
+        &self,
+        message: &Message,
+        contact: &Contact,
+        template: &Template,
+        sender: &Sender,
+    ) -> Result<Built, Delivery> {
+        let from_email = sender.email.clone();
+        let from_name = sender.name.clone();
         let token = sign(&self.secret, Purpose::Unsubscribe, message.id);
         let base = self.sender.public_url.trim_end_matches('/');
         let unsubscribe_url = format!("{base}/unsubscribe/{token}");
         let preferences_url = format!("{base}/preferences/{token}");
         let rendered = match template.render(&RenderContext {
-            contact: &contact,
+            contact,
             sender_name: from_name.as_deref().unwrap_or_default(),
             sender_email: from_email.as_str(),
             unsubscribe_url: &unsubscribe_url,
@@ -195,21 +361,29 @@ impl Dispatcher {
         }) {
             Ok(r) => r,
             Err(e) => {
-                return Delivery::Failed {
+                return Err(Delivery::Failed {
                     error: format!("rendering failed: {e}"),
                     bounce: false,
-                };
+                });
             }
+        };
+        let html = if self.sender.tracking
+            && sender.tracking
+            && message.class != MessageClass::Transactional
+        {
+            crate::tracking::track(&rendered.html, base, &self.secret, message.id)
+        } else {
+            rendered.html
         };
         let domain = from_email.domain().to_owned();
         let (Ok(return_path), Ok(unsubscribe_mailto)) = (
             Email::parse(&format!("bounces+{}@{domain}", message.id.simple())),
             Email::parse(&format!("unsubscribe+{token}@{domain}")),
         ) else {
-            return Delivery::Failed {
+            return Err(Delivery::Failed {
                 error: format!("the sender domain {domain} cannot carry a return path"),
                 bounce: false,
-            };
+            });
         };
         let outgoing = Outgoing {
             id: message.id,
@@ -223,7 +397,7 @@ impl Dispatcher {
             },
             return_path,
             subject: rendered.subject,
-            html: rendered.html,
+            html,
             text: rendered.text,
             class: message.class,
             date: self.clock.now(),
@@ -237,32 +411,30 @@ impl Dispatcher {
         let mut bytes = match compose(&outgoing) {
             Ok(b) => b,
             Err(e) => {
-                return Delivery::Failed {
+                return Err(Delivery::Failed {
                     error: format!("the message could not be built: {e}"),
                     bounce: false,
-                };
+                });
             }
         };
-        if let Some(key) = self.dkim.as_ref().filter(|k| k.domain() == domain) {
+        // Taken out of the lock before signing: an RSA signature takes a millisecond.
+        let key = self.routes().key_for(&domain);
+        if let Some(key) = key {
             match key.sign(&bytes) {
                 Ok(signed) => bytes = signed,
-                Err(e) => return self.retry_or_fail(message, format!("DKIM signing failed: {e}")),
+                Err(e) => {
+                    return Err(self.retry_or_fail(message, format!("DKIM signing failed: {e}")));
+                }
             }
         }
-        let envelope = Envelope {
-            mail_from: outgoing.return_path.to_string(),
-            rcpt_to: contact.email.to_string(),
-        };
-        match self.transport.deliver(&envelope, &bytes).await {
-            Ok(()) => Delivery::Sent {
-                message_id: outgoing.message_id(),
+        Ok(Built {
+            envelope: Envelope {
+                mail_from: outgoing.return_path.to_string(),
+                rcpt_to: contact.email.to_string(),
             },
-            Err(DeliveryError::Temporary(error)) => self.retry_or_fail(message, error),
-            Err(DeliveryError::Permanent { reply, recipient }) => Delivery::Failed {
-                error: reply,
-                bounce: recipient,
-            },
-        }
+            message_id: outgoing.message_id(),
+            bytes,
+        })
     }
 
     /// A temporary failure: the next attempt by the retry policy, or a final failure once the
@@ -279,4 +451,19 @@ impl Dispatcher {
             },
         }
     }
+}
+
+/// Who a message is sent as; the same sender gives the same bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Sender {
+    email: Email,
+    name: Option<String>,
+    tracking: bool,
+}
+
+/// A message ready for the wire.
+struct Built {
+    envelope: Envelope,
+    message_id: String,
+    bytes: Vec<u8>,
 }

@@ -146,6 +146,9 @@ impl DkimKey {
         selector: &str,
         algorithm: Algorithm,
     ) -> Result<GeneratedKey, DkimError> {
+        // The names first: a bad one should not wait for an RSA key to be made.
+        check_domain(domain)?;
+        check_selector(selector)?;
         let failed = |err: &dyn fmt::Display| DkimError::Generate(err.to_string());
         let pem = match algorithm {
             Algorithm::Rsa2048 => {

@@ -20,9 +20,14 @@ pub struct Envelope {
 /// Why a hand-over failed, in the terms the send ledger needs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeliveryError {
-    /// Try again later: a 4xx reply, a dropped connection, a time-out, a relay that is down.
+    /// Try again later: a 4xx reply, a connection dropped during a transaction, a time-out.
     #[error("{0}")]
     Temporary(String),
+    /// No session with the relay came about (connection refused, TLS, greeting, EHLO or AUTH
+    /// failed): nothing about this message was sent, so it may go through another account at
+    /// once, and otherwise is tried again later.
+    #[error("{0}")]
+    Unreachable(String),
     /// Refused for good. `recipient` is set when the refusal was about the address (a 5xx to
     /// RCPT TO, or a 5.1.x status), which makes it a hard bounce.
     #[error("{reply}")]
@@ -150,7 +155,7 @@ impl SmtpRelay {
     async fn connect(&self) -> Result<Connection, DeliveryError> {
         let s = &self.settings;
         let mut builder = SmtpClientBuilder::new(s.host.clone(), s.port)
-            .map_err(|e| DeliveryError::Temporary(format!("{}:{}: {e}", s.host, s.port)))?
+            .map_err(|e| DeliveryError::Unreachable(format!("{}:{}: {e}", s.host, s.port)))?
             .helo_host(s.helo.clone())
             .timeout(s.timeout)
             .implicit_tls(s.tls == TlsMode::Implicit);
@@ -165,7 +170,7 @@ impl SmtpRelay {
                 .map(|c| Connection::Tls(Box::new(c))),
         };
         connected.map_err(|e| {
-            DeliveryError::Temporary(format!("connecting to {}:{}: {e}", s.host, s.port))
+            DeliveryError::Unreachable(format!("connecting to {}:{}: {e}", s.host, s.port))
         })
     }
 }

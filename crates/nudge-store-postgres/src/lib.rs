@@ -11,6 +11,7 @@ mod contacts;
 mod import;
 mod messages;
 mod rows;
+mod settings;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -687,23 +688,82 @@ impl Store for PgStore {
         messages::next_due(&mut conn).await
     }
 
+    async fn record_engagement(
+        &self,
+        id: Uuid,
+        engagement: nudge_store::Engagement,
+        at: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        messages::record_engagement(&mut tx, id, engagement, at).await?;
+        tx.commit().await.map_err(backend)
+    }
+
     async fn refresh_statistics(&self) -> Result<()> {
         // VACUUM as well as ANALYZE: it marks the new pages all-visible, and only then can
         // filtered counts answer from the membership and status indexes alone instead of
         // visiting a heap page per candidate. It reads only the pages changed since the last
-        // run, and waits for no writer. The timeline is never read that way.
-        // One statement per message: VACUUM refuses to run in the implicit transaction of a
-        // multi-statement string.
-        for sql in [
-            "VACUUM (ANALYZE) contacts, contact_groups, contact_tags",
-            "ANALYZE timeline",
-        ] {
-            sqlx::raw_sql(sql)
-                .execute(&self.pool)
-                .await
-                .map_err(backend)?;
-        }
+        // run, and waits for no writer. The timeline is only ever read by contact through its
+        // primary key, whatever its statistics say, so it is left to autovacuum.
+        sqlx::raw_sql("VACUUM (ANALYZE) contacts, contact_groups, contact_tags")
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
         Ok(())
+    }
+
+    async fn save_dkim_key(
+        &self,
+        key: nudge_store::NewDkimKey,
+    ) -> Result<nudge_store::DkimKeyRecord> {
+        // One statement (an upsert), atomic on its own.
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        settings::save_dkim_key(&mut conn, key, nudge_store::stored_now()).await
+    }
+
+    async fn dkim_keys(&self) -> Result<Vec<nudge_store::DkimKeyRecord>> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        settings::dkim_keys(&mut conn).await
+    }
+
+    async fn create_smtp_account(
+        &self,
+        account: nudge_core::SmtpAccountSettings,
+    ) -> Result<nudge_store::SmtpAccount> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        settings::create_account(&mut conn, account, nudge_store::stored_now()).await
+    }
+
+    async fn list_smtp_accounts(&self) -> Result<Vec<nudge_store::SmtpAccount>> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        settings::list_accounts(&mut conn).await
+    }
+
+    async fn get_smtp_account(&self, id: Uuid) -> Result<nudge_store::SmtpAccount> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        settings::get_account(&mut conn, id, Lock::None).await
+    }
+
+    async fn update_smtp_account(
+        &self,
+        id: Uuid,
+        change: nudge_core::SmtpAccountInput,
+    ) -> Result<nudge_store::SmtpAccount> {
+        let mut tx = self.write().await?;
+        let updated =
+            settings::update_account(&mut tx, id, change, nudge_store::stored_now()).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(updated)
+    }
+
+    async fn delete_smtp_account(&self, id: Uuid) -> Result<()> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        settings::delete_account(&mut conn, id).await
+    }
+
+    async fn sent_per_smtp_account(&self, since: Timestamp) -> Result<Vec<(Uuid, u64)>> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        settings::sent_per_account(&mut conn, since).await
     }
 
     async fn import_batch(

@@ -20,8 +20,8 @@ use nudge_core::{
     ChangeSource, Contact, MessageClass, MessageStatus, SendDecision, SkipRule, Status,
 };
 use nudge_store::{
-    Delivery, Message, MessageContent, MessageFilter, NewMessage, Page, PageRequest, Result,
-    StoreError,
+    Delivery, Engagement, Message, MessageContent, MessageFilter, NewMessage, Page, PageRequest,
+    Result, StoreError,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 const COLUMNS: &str = "id, contact_id, class, status, skip_rule, to_email, subject, html, text, \
     from_email, from_name, idempotency_key, message_id, attempts, due_at, last_error, created_at, \
-    sent_at";
+    sent_at, smtp_account_id";
 
 /// How often a queue tries again when the message holding its idempotency key disappears
 /// between the insert that ran into it and the read that should return it.
@@ -80,6 +80,7 @@ fn message(r: &PgRow) -> Result<Message> {
         last_error: r.try_get("last_error").map_err(backend)?,
         created_at: rows::ts(r, "created_at")?,
         sent_at: sent_at.map(|t| t.to_jiff()),
+        smtp_account_id: r.try_get("smtp_account_id").map_err(backend)?,
     })
 }
 
@@ -273,7 +274,7 @@ pub async fn finish(
     // One statement for every outcome: each sets only its own columns (a NULL leaves a column
     // as it is), ends the lease, and returns the finished row.
     let (status, message_id, sent_at, due_at, error, rule) = match &delivery {
-        Delivery::Sent { message_id } => (
+        Delivery::Sent { message_id, .. } => (
             MessageStatus::Sent,
             Some(message_id.as_str()),
             Some(at),
@@ -310,7 +311,8 @@ pub async fn finish(
         "UPDATE messages SET status = $2, lease_owner = NULL, lease_until = NULL, \
          message_id = COALESCE($3, message_id), sent_at = COALESCE($4, sent_at), \
          due_at = COALESCE($5, due_at), last_error = COALESCE($6, last_error), \
-         skip_rule = COALESCE($7, skip_rule) \
+         skip_rule = COALESCE($7, skip_rule), \
+         smtp_account_id = COALESCE($8, smtp_account_id) \
          WHERE id = $1 RETURNING {COLUMNS}"
     );
     let finished = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -321,6 +323,12 @@ pub async fn finish(
         .bind(due_at.map(pg_ts))
         .bind(error)
         .bind(rule)
+        .bind(match &delivery {
+            Delivery::Sent {
+                smtp_account_id, ..
+            } => *smtp_account_id,
+            _ => None,
+        })
         .fetch_one(&mut *conn)
         .await
         .map_err(backend)?;
@@ -400,4 +408,41 @@ pub async fn next_due(conn: &mut PgConnection) -> Result<Option<Timestamp>> {
     .await
     .map_err(backend)?;
     Ok(due.map(|t| t.to_jiff()))
+}
+
+pub async fn record_engagement(
+    conn: &mut PgConnection,
+    id: Uuid,
+    engagement: Engagement,
+    at: Timestamp,
+) -> Result<()> {
+    let message = get(conn, id).await?;
+    let subject = message.content.subject.as_str();
+    let event = match &engagement {
+        Engagement::Opened => {
+            let first = sqlx::query(
+                "UPDATE messages SET opened_at = $1 WHERE id = $2 AND opened_at IS NULL",
+            )
+            .bind(pg_ts(at))
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+            if first == 0 {
+                return Ok(());
+            }
+            TimelineEvent::email_opened(id, subject)
+        }
+        Engagement::Clicked { url } => {
+            sqlx::query("UPDATE messages SET clicked_at = coalesce(clicked_at, $1) WHERE id = $2")
+                .bind(pg_ts(at))
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+            TimelineEvent::email_clicked(id, subject, url)
+        }
+    };
+    insert_timeline(conn, message.contact_id, at, &[event]).await
 }

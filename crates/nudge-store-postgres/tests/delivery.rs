@@ -210,6 +210,7 @@ async fn finishing_while_the_contact_is_erased_deadlocks_nothing() {
                 } else {
                     Delivery::Sent {
                         message_id: format!("<{n}@example.com>"),
+                        smtp_account_id: None,
                     }
                 };
                 start.wait().await;

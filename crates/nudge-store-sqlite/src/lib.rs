@@ -8,6 +8,7 @@ mod contacts;
 mod import;
 mod messages;
 mod rows;
+mod settings;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -630,6 +631,17 @@ impl Store for SqliteStore {
         messages::next_due(&mut conn).await
     }
 
+    async fn record_engagement(
+        &self,
+        id: Uuid,
+        engagement: nudge_store::Engagement,
+        at: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        messages::record_engagement(&mut tx, id, engagement, at).await?;
+        tx.commit().await.map_err(backend)
+    }
+
     async fn refresh_statistics(&self) -> Result<()> {
         // A sampling ANALYZE: the row limit keeps it well under a second at a million contacts.
         sqlx::query("PRAGMA analysis_limit = 1000")
@@ -641,6 +653,64 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?;
         Ok(())
+    }
+
+    async fn save_dkim_key(
+        &self,
+        key: nudge_store::NewDkimKey,
+    ) -> Result<nudge_store::DkimKeyRecord> {
+        let mut tx = self.write().await?;
+        let saved = settings::save_dkim_key(&mut tx, key, nudge_store::stored_now()).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(saved)
+    }
+
+    async fn dkim_keys(&self) -> Result<Vec<nudge_store::DkimKeyRecord>> {
+        let mut conn = self.reader.acquire().await.map_err(backend)?;
+        settings::dkim_keys(&mut conn).await
+    }
+
+    async fn create_smtp_account(
+        &self,
+        account: nudge_core::SmtpAccountSettings,
+    ) -> Result<nudge_store::SmtpAccount> {
+        let mut tx = self.write().await?;
+        let created = settings::create_account(&mut tx, account, nudge_store::stored_now()).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(created)
+    }
+
+    async fn list_smtp_accounts(&self) -> Result<Vec<nudge_store::SmtpAccount>> {
+        let mut conn = self.reader.acquire().await.map_err(backend)?;
+        settings::list_accounts(&mut conn).await
+    }
+
+    async fn get_smtp_account(&self, id: Uuid) -> Result<nudge_store::SmtpAccount> {
+        let mut conn = self.reader.acquire().await.map_err(backend)?;
+        settings::get_account(&mut conn, id).await
+    }
+
+    async fn update_smtp_account(
+        &self,
+        id: Uuid,
+        change: nudge_core::SmtpAccountInput,
+    ) -> Result<nudge_store::SmtpAccount> {
+        let mut tx = self.write().await?;
+        let updated =
+            settings::update_account(&mut tx, id, change, nudge_store::stored_now()).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(updated)
+    }
+
+    async fn delete_smtp_account(&self, id: Uuid) -> Result<()> {
+        let mut tx = self.write().await?;
+        settings::delete_account(&mut tx, id).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn sent_per_smtp_account(&self, since: Timestamp) -> Result<Vec<(Uuid, u64)>> {
+        let mut conn = self.reader.acquire().await.map_err(backend)?;
+        settings::sent_per_account(&mut conn, since).await
     }
 
     async fn import_batch(

@@ -7,8 +7,8 @@ use nudge_core::status::plan_transition;
 use nudge_core::timeline::TimelineEvent;
 use nudge_core::{ChangeSource, MessageClass, MessageStatus, SendDecision, SkipRule, Status};
 use nudge_store::{
-    Delivery, Message, MessageContent, MessageFilter, NewMessage, Page, PageRequest, Result,
-    StoreError,
+    Delivery, Engagement, Message, MessageContent, MessageFilter, NewMessage, Page, PageRequest,
+    Result, StoreError,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 const COLUMNS: &str = "id, contact_id, class, status, skip_rule, to_email, subject, html, text, \
     from_email, from_name, idempotency_key, message_id, attempts, due_at, last_error, created_at, \
-    sent_at";
+    sent_at, smtp_account_id";
 
 fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Backend(format!("stored {what} is unreadable: {value}"))
@@ -63,6 +63,7 @@ fn message(r: &SqliteRow) -> Result<Message> {
         last_error: r.try_get("last_error").map_err(backend)?,
         created_at: ts(r.try_get("created_at").map_err(backend)?)?,
         sent_at: sent_at.map(ts).transpose()?,
+        smtp_account_id: r.try_get("smtp_account_id").map_err(backend)?,
     })
 }
 
@@ -191,14 +192,20 @@ pub async fn finish(
     let current = get(conn, id).await?;
     let subject = current.content.subject.as_str();
     let (status, events) = match &delivery {
-        Delivery::Sent { message_id } => {
-            sqlx::query("UPDATE messages SET message_id = ?, sent_at = ? WHERE id = ?")
-                .bind(message_id)
-                .bind(micros(at))
-                .bind(id)
-                .execute(&mut *conn)
-                .await
-                .map_err(backend)?;
+        Delivery::Sent {
+            message_id,
+            smtp_account_id,
+        } => {
+            sqlx::query(
+                "UPDATE messages SET message_id = ?, sent_at = ?, smtp_account_id = ? WHERE id = ?",
+            )
+            .bind(message_id)
+            .bind(micros(at))
+            .bind(smtp_account_id)
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
             (
                 MessageStatus::Sent,
                 vec![TimelineEvent::email_sent(id, subject)],
@@ -307,4 +314,40 @@ pub async fn next_due(conn: &mut SqliteConnection) -> Result<Option<Timestamp>> 
     .await
     .map_err(backend)?;
     due.map(ts).transpose()
+}
+
+pub async fn record_engagement(
+    conn: &mut SqliteConnection,
+    id: Uuid,
+    engagement: Engagement,
+    at: Timestamp,
+) -> Result<()> {
+    let message = get(conn, id).await?;
+    let subject = message.content.subject.as_str();
+    let event = match &engagement {
+        Engagement::Opened => {
+            let first =
+                sqlx::query("UPDATE messages SET opened_at = ? WHERE id = ? AND opened_at IS NULL")
+                    .bind(micros(at))
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend)?
+                    .rows_affected();
+            if first == 0 {
+                return Ok(());
+            }
+            TimelineEvent::email_opened(id, subject)
+        }
+        Engagement::Clicked { url } => {
+            sqlx::query("UPDATE messages SET clicked_at = coalesce(clicked_at, ?) WHERE id = ?")
+                .bind(micros(at))
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+            TimelineEvent::email_clicked(id, subject, url)
+        }
+    };
+    insert_timeline(conn, message.contact_id, at, &[event]).await
 }

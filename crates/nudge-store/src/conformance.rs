@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // Test code: a failed step should stop the story loudly.
 
+use crate::Engagement;
 use crate::{
     ChangeContext, ContactFilter, Delivery, ExistingPolicy, GroupPatch, ImportOptions, ImportRow,
     Memberships, MessageContent, MessageFilter, NewApiKey, NewMessage, NewUser, PageRequest,
@@ -37,12 +38,16 @@ macro_rules! conformance_suite {
             groups_in_use_cannot_be_deleted,
             deleting_a_field_or_tag_removes_it_from_contacts,
             api_keys_are_found_by_hash_and_users_are_unique,
+            a_dkim_key_per_domain_is_stored_and_replaced,
+            smtp_accounts_are_created_changed_listed_and_deleted,
+            sent_messages_are_counted_per_account_since_a_time,
             a_queued_message_is_claimed_once_and_sent_once,
             an_idempotency_key_queues_one_message,
             the_send_gate_skips_at_queue_time_with_its_rule,
             a_retry_waits_for_its_time_and_a_dead_lease_is_reclaimed,
             a_hard_bounce_makes_the_contact_bounced,
-            messages_are_listed_by_contact_status_and_class
+            messages_are_listed_by_contact_status_and_class,
+            opens_are_recorded_once_and_every_click_is_recorded
         );
     };
     (@tests $make:expr; $($name:ident),* ) => {
@@ -960,6 +965,7 @@ pub async fn a_queued_message_is_claimed_once_and_sent_once(store: &dyn Store) {
             "b",
             Delivery::Sent {
                 message_id: "<x@example.com>".into(),
+                smtp_account_id: None,
             },
             ctx(3).at,
         )
@@ -981,6 +987,7 @@ pub async fn a_queued_message_is_claimed_once_and_sent_once(store: &dyn Store) {
             "a",
             Delivery::Sent {
                 message_id: "<x@example.com>".into(),
+                smtp_account_id: None,
             },
             ctx(3).at,
         )
@@ -995,6 +1002,7 @@ pub async fn a_queued_message_is_claimed_once_and_sent_once(store: &dyn Store) {
             "a",
             Delivery::Sent {
                 message_id: "<y@example.com>".into(),
+                smtp_account_id: None,
             },
             ctx(4).at,
         )
@@ -1173,6 +1181,7 @@ pub async fn a_retry_waits_for_its_time_and_a_dead_lease_is_reclaimed(store: &dy
             "a",
             Delivery::Sent {
                 message_id: "<a@x.com>".into(),
+                smtp_account_id: None,
             },
             ctx(182).at,
         )
@@ -1327,5 +1336,265 @@ pub async fn messages_are_listed_by_contact_status_and_class(store: &dyn Store) 
     assert_eq!(
         (first.items.len(), rest.items.len(), rest.next_cursor),
         (2, 1, None)
+    );
+}
+
+pub async fn opens_are_recorded_once_and_every_click_is_recorded(store: &dyn Store) {
+    let c = store
+        .create_contact(input("m8@example.com"), ctx(0))
+        .await
+        .unwrap();
+    let (m, _) = store
+        .queue_message(
+            outgoing(c.contact.id, MessageClass::Campaign, "e", 0),
+            ctx(0).at,
+        )
+        .await
+        .unwrap();
+    for n in 1..=2 {
+        store
+            .record_engagement(m.id, Engagement::Opened, ctx(n).at)
+            .await
+            .unwrap();
+    }
+    for n in 3..=4 {
+        let click = Engagement::Clicked {
+            url: format!("https://example.com/{n}"),
+        };
+        store
+            .record_engagement(m.id, click, ctx(n).at)
+            .await
+            .unwrap();
+    }
+    let k = kinds(store, c.contact.id).await;
+    assert_eq!(
+        &k[2..],
+        [
+            TimelineKind::EmailOpened,
+            TimelineKind::EmailClicked,
+            TimelineKind::EmailClicked
+        ]
+    );
+    let page = store
+        .timeline(c.contact.id, PageRequest::first(1))
+        .await
+        .unwrap();
+    assert_eq!(page.items[0].data["url"], json!("https://example.com/4"));
+    let missing = store
+        .record_engagement(Uuid::now_v7(), Engagement::Opened, ctx(5).at)
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound)));
+}
+
+pub async fn a_dkim_key_per_domain_is_stored_and_replaced(store: &dyn Store) {
+    use crate::{DkimAlgorithm, NewDkimKey};
+    assert!(store.dkim_keys().await.unwrap().is_empty());
+    let key = |domain: &str, selector: &str, algorithm, pem: &str| NewDkimKey {
+        domain: domain.into(),
+        selector: selector.into(),
+        algorithm,
+        private_key_pem: pem.into(),
+    };
+    let first = store
+        .save_dkim_key(key("Example.COM.", "nudge", DkimAlgorithm::Rsa, "PEM 1"))
+        .await
+        .unwrap();
+    assert_eq!(first.domain, "example.com");
+    store
+        .save_dkim_key(key("b.example.org", "s1", DkimAlgorithm::Ed25519, "PEM 2"))
+        .await
+        .unwrap();
+    store
+        .save_dkim_key(key("example.com", "s2024", DkimAlgorithm::Ed25519, "PEM 3"))
+        .await
+        .unwrap();
+    let keys = store.dkim_keys().await.unwrap();
+    let summary: Vec<_> = keys
+        .iter()
+        .map(|k| {
+            (
+                k.domain.as_str(),
+                k.selector.as_str(),
+                k.algorithm,
+                k.private_key_pem.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("b.example.org", "s1", DkimAlgorithm::Ed25519, "PEM 2"),
+            ("example.com", "s2024", DkimAlgorithm::Ed25519, "PEM 3"),
+        ]
+    );
+    assert!(!format!("{:?}", keys[0]).contains("PEM"), "Debug hides it");
+    assert!(matches!(
+        store
+            .save_dkim_key(key(" ", "s", DkimAlgorithm::Rsa, "x"))
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+fn smtp_input(name: &str, host: &str) -> nudge_core::SmtpAccountInput {
+    nudge_core::SmtpAccountInput {
+        name: Some(name.into()),
+        host: Some(host.into()),
+        from_email: Some("news@example.com".into()),
+        username: Patch::Set("user".into()),
+        password: Patch::Set("s3cret".into()),
+        ..nudge_core::SmtpAccountInput::default()
+    }
+}
+
+pub async fn smtp_accounts_are_created_changed_listed_and_deleted(store: &dyn Store) {
+    use nudge_core::{SmtpAccountInput, SmtpAccountSettings, SmtpTls};
+    assert!(store.list_smtp_accounts().await.unwrap().is_empty());
+    let mut main = smtp_input("Main", "smtp.example.com");
+    main.rate_per_second = Some(2.5);
+    main.daily_limit = Some(10_000);
+    main.weight = Some(3);
+    main.tracking = Some(false);
+    let a = store
+        .create_smtp_account(SmtpAccountSettings::create(main).unwrap())
+        .await
+        .unwrap();
+    let b = store
+        .create_smtp_account(
+            SmtpAccountSettings::create(smtp_input("Backup", "backup.example.com")).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.get_smtp_account(a.id).await.unwrap(), a);
+    let s = &a.settings;
+    assert_eq!(
+        (s.port, s.tls, s.weight, s.daily_limit, s.tracking),
+        (587, SmtpTls::StartTls, 3, 10_000, false)
+    );
+    assert_eq!(s.rate_per_second, 2.5);
+    assert_eq!(s.password.as_deref(), Some("s3cret"));
+    let listed: Vec<Uuid> = store
+        .list_smtp_accounts()
+        .await
+        .unwrap()
+        .iter()
+        .map(|x| x.id)
+        .collect();
+    assert_eq!(listed, [a.id, b.id], "oldest first");
+
+    let changed = store
+        .update_smtp_account(
+            a.id,
+            SmtpAccountInput {
+                port: Some(2525),
+                tls: Some("none".into()),
+                from_name: Patch::Set("Nieuws".into()),
+                ..SmtpAccountInput::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (changed.settings.port, changed.settings.tls),
+        (2525, SmtpTls::None)
+    );
+    assert_eq!(changed.settings.password.as_deref(), Some("s3cret"), "kept");
+    assert_eq!(changed.created_at, a.created_at);
+    assert!(changed.updated_at >= a.updated_at);
+    assert_eq!(store.get_smtp_account(a.id).await.unwrap(), changed);
+
+    let refused = store
+        .update_smtp_account(
+            a.id,
+            SmtpAccountInput {
+                port: Some(25),
+                weight: Some(0),
+                ..SmtpAccountInput::default()
+            },
+        )
+        .await;
+    assert_eq!(invalid_field(refused.unwrap_err()), "weight");
+    assert_eq!(
+        store.get_smtp_account(a.id).await.unwrap(),
+        changed,
+        "a refused change writes nothing"
+    );
+
+    store.delete_smtp_account(a.id).await.unwrap();
+    for gone in [
+        store.get_smtp_account(a.id).await.map(|_| ()),
+        store.delete_smtp_account(a.id).await,
+        store
+            .update_smtp_account(a.id, SmtpAccountInput::default())
+            .await
+            .map(|_| ()),
+    ] {
+        assert!(matches!(gone, Err(StoreError::NotFound)), "{gone:?}");
+    }
+    let left: Vec<Uuid> = store
+        .list_smtp_accounts()
+        .await
+        .unwrap()
+        .iter()
+        .map(|x| x.id)
+        .collect();
+    assert_eq!(left, [b.id]);
+}
+
+pub async fn sent_messages_are_counted_per_account_since_a_time(store: &dyn Store) {
+    let c = store
+        .create_contact(input("counted@example.com"), ctx(0))
+        .await
+        .unwrap();
+    let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+    for (n, account) in [(1, Some(a)), (2, Some(b)), (3, Some(a)), (4, None)] {
+        store
+            .queue_message(
+                outgoing(
+                    c.contact.id,
+                    MessageClass::Transactional,
+                    &format!("count{n}"),
+                    0,
+                ),
+                ctx(0).at,
+            )
+            .await
+            .unwrap();
+        let claimed = store
+            .claim_messages(ctx(n).at, 1, "counter", LEASE)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        let done = store
+            .finish_message(
+                claimed[0].id,
+                "counter",
+                Delivery::Sent {
+                    message_id: format!("<{n}@example.com>"),
+                    smtp_account_id: account,
+                },
+                ctx(n * 10).at,
+            )
+            .await
+            .unwrap();
+        assert_eq!(done.smtp_account_id, account);
+        assert_eq!(store.get_message(done.id).await.unwrap(), done);
+    }
+    let mut all = store.sent_per_smtp_account(ctx(0).at).await.unwrap();
+    all.sort();
+    let mut expected = vec![(a, 2), (b, 1)];
+    expected.sort();
+    assert_eq!(all, expected);
+    assert_eq!(
+        store.sent_per_smtp_account(ctx(25).at).await.unwrap(),
+        [(a, 1)],
+        "only what was sent since then"
+    );
+    assert!(
+        store
+            .sent_per_smtp_account(ctx(41).at)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

@@ -175,10 +175,43 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Page<Message>>;
     /// The earliest time a queued or retrying message is due, if any.
     async fn next_due(&self) -> Result<Option<jiff::Timestamp>>;
+    /// Records an open or a click of a sent message on its contact's timeline; an open only the
+    /// first time, a click every time.
+    async fn record_engagement(
+        &self,
+        id: Uuid,
+        engagement: Engagement,
+        at: jiff::Timestamp,
+    ) -> Result<()>;
 
     /// Brings the query planner's statistics up to date after a bulk change such as an import,
     /// so that the next filtered query picks a good plan.
     async fn refresh_statistics(&self) -> Result<()>;
+
+    // Sending settings: DKIM keys and SMTP accounts.
+    /// Stores the signing key of a domain, replacing the one it had.
+    async fn save_dkim_key(&self, key: NewDkimKey) -> Result<DkimKeyRecord>;
+    /// Every stored signing key, by domain.
+    async fn dkim_keys(&self) -> Result<Vec<DkimKeyRecord>>;
+    async fn create_smtp_account(
+        &self,
+        settings: nudge_core::SmtpAccountSettings,
+    ) -> Result<SmtpAccount>;
+    /// Every account, oldest first.
+    async fn list_smtp_accounts(&self) -> Result<Vec<SmtpAccount>>;
+    async fn get_smtp_account(&self, id: Uuid) -> Result<SmtpAccount>;
+    /// Applies `change` to the stored settings (checked by the core's rules, in the same
+    /// transaction as the read); `Invalid` names the field at fault.
+    async fn update_smtp_account(
+        &self,
+        id: Uuid,
+        change: nudge_core::SmtpAccountInput,
+    ) -> Result<SmtpAccount>;
+    /// Removes the account; messages it sent keep its id.
+    async fn delete_smtp_account(&self, id: Uuid) -> Result<()>;
+    /// How many messages each account has sent since `since` (accounts with none are left
+    /// out): the dispatcher's daily limits count from here.
+    async fn sent_per_smtp_account(&self, since: jiff::Timestamp) -> Result<Vec<(Uuid, u64)>>;
 
     /// Imports one batch of rows in one transaction; each row gets its own outcome, and a
     /// rejected row leaves no trace. With `dry_run` nothing is written, and the outcomes are

@@ -219,6 +219,8 @@ pub struct Message {
     pub last_error: Option<String>,
     pub created_at: Timestamp,
     pub sent_at: Option<Timestamp>,
+    /// The sending account that sent it, when one did.
+    pub smtp_account_id: Option<Uuid>,
 }
 
 /// How one attempt at a claimed message ended.
@@ -226,18 +228,14 @@ pub struct Message {
 pub enum Delivery {
     Sent {
         message_id: String,
+        /// The sending account that took it; `None` for the default relay or the `.eml` folder.
+        smtp_account_id: Option<Uuid>,
     },
     /// A temporary failure; try again at `at`.
-    Retry {
-        at: Timestamp,
-        error: String,
-    },
+    Retry { at: Timestamp, error: String },
     /// A permanent failure. With `bounce`, the address itself was refused and the contact
     /// becomes bounced.
-    Failed {
-        error: String,
-        bounce: bool,
-    },
+    Failed { error: String, bounce: bool },
     /// The send gate refused the message when it was about to go out.
     Skipped(nudge_core::SkipRule),
 }
@@ -247,4 +245,92 @@ pub struct MessageFilter {
     pub contact: Option<Uuid>,
     pub status: Option<nudge_core::MessageStatus>,
     pub class: Option<nudge_core::MessageClass>,
+}
+
+/// What a contact did with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Engagement {
+    Opened,
+    Clicked { url: String },
+}
+
+/// The signature algorithm of a stored DKIM key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DkimAlgorithm {
+    /// RSA-SHA256, `k=rsa` in the DNS record.
+    Rsa,
+    /// Ed25519-SHA256 (RFC 8463), `k=ed25519`.
+    Ed25519,
+}
+
+impl DkimAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DkimAlgorithm::Rsa => "rsa",
+            DkimAlgorithm::Ed25519 => "ed25519",
+        }
+    }
+}
+
+impl std::str::FromStr for DkimAlgorithm {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s {
+            "rsa" => Ok(DkimAlgorithm::Rsa),
+            "ed25519" => Ok(DkimAlgorithm::Ed25519),
+            _ => Err("must be rsa or ed25519".into()),
+        }
+    }
+}
+
+/// A DKIM signing key to store for a sending domain (it replaces the domain's key, if any).
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewDkimKey {
+    /// Lower-case, without a trailing dot.
+    pub domain: String,
+    pub selector: String,
+    pub algorithm: DkimAlgorithm,
+    /// PKCS#8 PEM.
+    pub private_key_pem: String,
+}
+
+/// A stored DKIM signing key: mail whose From domain is `domain` is signed with it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DkimKeyRecord {
+    pub domain: String,
+    pub selector: String,
+    pub algorithm: DkimAlgorithm,
+    pub private_key_pem: String,
+    pub created_at: Timestamp,
+}
+
+// Never the private key: these records reach logs.
+impl std::fmt::Debug for NewDkimKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewDkimKey")
+            .field("domain", &self.domain)
+            .field("selector", &self.selector)
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for DkimKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DkimKeyRecord")
+            .field("domain", &self.domain)
+            .field("selector", &self.selector)
+            .field("algorithm", &self.algorithm)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A stored sending account (an SMTP relay and how much mail it takes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SmtpAccount {
+    pub id: Uuid,
+    pub settings: nudge_core::SmtpAccountSettings,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }

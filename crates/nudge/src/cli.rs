@@ -1,7 +1,7 @@
 //! The command line of interfaces.md, and the dispatch to each command.
 
 use crate::settings::Settings;
-use crate::{bench, export, import, keys, serve};
+use crate::{bench, dkim, export, import, keys, serve};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -47,6 +47,9 @@ pub enum Command {
     /// Manage users of the admin UI.
     #[command(subcommand)]
     User(UserCommand),
+    /// DKIM signing keys for sending domains.
+    #[command(subcommand)]
+    Dkim(DkimCommand),
     /// Import data.
     #[command(subcommand)]
     Import(ImportCommand),
@@ -65,8 +68,9 @@ pub struct ServeArgs {
     /// The address users reach Nudge at; links in mail start with it.
     #[arg(long, env = "NUDGE_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// The SMTP relay: smtp://user:password@host:port (add ?tls=starttls) or smtps://...
-    /// Without it, mail is written to <data-dir>/outbox as .eml files.
+    /// The default SMTP relay: smtp://user:password@host:port (add ?tls=starttls) or
+    /// smtps://... It is used only while no sending account exists (/api/v1/smtp-accounts);
+    /// without either, mail is written to <data-dir>/outbox as .eml files.
     #[arg(long, env = "NUDGE_SMTP_URL")]
     pub smtp_url: Option<String>,
     /// The sender of mail that names none.
@@ -100,6 +104,30 @@ pub enum UserCommand {
         #[arg(long)]
         password_file: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DkimCommand {
+    /// Make and store a signing key for DOMAIN, and print the DNS TXT record to publish: its
+    /// name on the first line, its value on the second. Mail from DOMAIN is signed with it from
+    /// then on, also by a server that is running.
+    Generate {
+        /// The domain of the From addresses to sign, e.g. example.com.
+        domain: String,
+        /// The selector: the DNS record is named SELECTOR._domainkey.DOMAIN.
+        #[arg(long, default_value = "nudge")]
+        selector: String,
+        #[arg(long, value_enum, default_value_t = DkimAlgorithmArg::Rsa)]
+        algorithm: DkimAlgorithmArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DkimAlgorithmArg {
+    /// RSA-SHA256 with a 2048-bit key: verified by every receiver.
+    Rsa,
+    /// Ed25519-SHA256 (RFC 8463): short, not yet verified by every receiver.
+    Ed25519,
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,6 +208,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             role,
             password_file,
         }) => keys::create_user(&settings, &email, &role, password_file.as_deref()).await,
+        Command::Dkim(DkimCommand::Generate {
+            domain,
+            selector,
+            algorithm,
+        }) => dkim::generate(&settings, &domain, &selector, algorithm).await,
         Command::Import(ImportCommand::Contacts(args)) => {
             let store = settings.open_store().await?;
             import::run(store, args).await

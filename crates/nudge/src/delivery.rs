@@ -1,9 +1,10 @@
-//! How this server sends: the SMTP relay from `--smtp-url` (or a folder of `.eml` files when
-//! there is none), the sender, and the secret that signs links in mail.
+//! How this server sends: the default transport (the SMTP relay from `--smtp-url`, or a folder of
+//! `.eml` files when there is none), used while no sending account exists in the database; the
+//! sender; and the secret that signs links in mail.
 
 use anyhow::{Context, bail};
 use nudge_core::Email;
-use nudge_mail::{EmlFolder, SmtpRelay, SmtpSettings, TlsMode, Transport};
+use nudge_mail::{EmlFolder, SmtpDefaults, SmtpRelay, SmtpSettings, TlsMode, Transport};
 use percent_encoding::percent_decode_str;
 use std::path::Path;
 use std::sync::Arc;
@@ -74,6 +75,14 @@ pub fn parse_smtp_url(url: &str) -> anyhow::Result<SmtpSettings> {
         timeout: Duration::from_secs(30),
         pool_size: 4,
     })
+}
+
+/// How connections to sending accounts are made: this machine's name in EHLO.
+pub fn smtp_defaults() -> SmtpDefaults {
+    SmtpDefaults {
+        helo: host_name(),
+        ..SmtpDefaults::default()
+    }
 }
 
 fn host_name() -> String {

@@ -4,6 +4,7 @@
 mod bench;
 mod cli;
 mod delivery;
+mod dkim;
 mod export;
 mod import;
 mod keys;

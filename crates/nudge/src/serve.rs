@@ -30,15 +30,30 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> anyhow::Result<ExitCod
             from_email: from.clone(),
             from_name: args.from_name,
             public_url: public.clone(),
+            tracking: true,
         },
         Arc::clone(&secret),
-    );
-    let state = AppState::new(store, clock, secret).with_wake(dispatcher.waker());
+    )
+    .with_smtp_defaults(delivery::smtp_defaults());
+    let accounts = store
+        .list_smtp_accounts()
+        .await
+        .context("could not read the sending accounts")?
+        .len();
+    let state = AppState::new(Arc::clone(&store), clock, secret).with_wake(dispatcher.waker());
     eprintln!("Nudge is running on {}", settings.database_display());
     eprintln!("  API:     {public}/api/v1 (create a key with `nudge api-key create --name NAME`)");
     eprintln!("  OpenAPI: {public}/api/v1/openapi.json");
     eprintln!("  Health:  {public}/healthz");
-    eprintln!("  Mail:    from {from} through {}", transport.describe());
+    if accounts > 0 {
+        eprintln!("  Mail:    through {accounts} sending account(s) of /api/v1/smtp-accounts");
+    } else {
+        eprintln!(
+            "  Mail:    from {from} through {} until a sending account is added at \
+             /api/v1/smtp-accounts",
+            transport.describe()
+        );
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut dispatcher_stop = stop_rx.clone();
     let dispatching = tokio::spawn(dispatcher.run(async move {

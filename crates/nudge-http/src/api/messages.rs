@@ -42,6 +42,8 @@ pub struct MessageOut {
     pub due_at: String,
     pub created_at: String,
     pub sent_at: Option<String>,
+    /// The sending account it went out through (`null` for the default relay or folder).
+    pub smtp_account_id: Option<Uuid>,
 }
 
 impl From<Message> for MessageOut {
@@ -60,6 +62,7 @@ impl From<Message> for MessageOut {
             due_at: rfc3339(m.due_at),
             created_at: rfc3339(m.created_at),
             sent_at: m.sent_at.map(rfc3339),
+            smtp_account_id: m.smtp_account_id,
         }
     }
 }

@@ -3,6 +3,7 @@
 pub mod contacts;
 pub mod lists;
 pub mod messages;
+pub mod smtp_accounts;
 
 use crate::error::AppError;
 use nudge_store::{Page, PageRequest};

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 /// What the test server received, and what it answers to RCPT TO per address (in turn).
 #[derive(Clone, Default)]
-struct Sink {
+pub(crate) struct Sink {
     received: Arc<Mutex<Vec<(String, Vec<String>, Vec<u8>)>>>,
     rcpt_replies: Arc<Mutex<HashMap<String, Vec<Response>>>>,
     current: Arc<Mutex<(String, Vec<String>, Vec<u8>)>>,
@@ -59,7 +59,7 @@ impl Handler for Sink {
 
 impl Sink {
     /// Starts the server on a free loopback port; it lives until the test process ends.
-    fn start() -> (Sink, u16) {
+    pub(crate) fn start() -> (Sink, u16) {
         let sink = Sink::default();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -80,12 +80,12 @@ impl Sink {
             .insert(to.to_owned(), replies);
     }
 
-    fn messages(&self) -> Vec<(String, Vec<String>, Vec<u8>)> {
+    pub(crate) fn messages(&self) -> Vec<(String, Vec<String>, Vec<u8>)> {
         self.received.lock().unwrap().clone()
     }
 }
 
-fn relay(port: u16) -> Arc<dyn Transport> {
+pub(crate) fn relay(port: u16) -> Arc<dyn Transport> {
     Arc::new(SmtpRelay::new(SmtpSettings {
         host: "127.0.0.1".into(),
         port,
@@ -97,13 +97,13 @@ fn relay(port: u16) -> Arc<dyn Transport> {
     }))
 }
 
-async fn send(app: &TestApp, body: Value) -> Value {
+pub(crate) async fn send(app: &TestApp, body: Value) -> Value {
     let (status, message) = app.post("/messages", body).await;
     assert_eq!(status, 202, "{message}");
     message
 }
 
-async fn message(app: &TestApp, id: &Value) -> Value {
+pub(crate) async fn message(app: &TestApp, id: &Value) -> Value {
     let (status, m) = app
         .get(&format!("/messages/{}", id.as_str().unwrap()))
         .await;
@@ -111,7 +111,7 @@ async fn message(app: &TestApp, id: &Value) -> Value {
     m
 }
 
-fn parsed(raw: &[u8]) -> mail_parser::Message<'_> {
+pub(crate) fn parsed(raw: &[u8]) -> mail_parser::Message<'_> {
     mail_parser::MessageParser::default().parse(raw).unwrap()
 }
 
@@ -487,4 +487,93 @@ async fn an_idempotency_key_makes_a_retried_post_return_the_first_message() {
     assert_eq!(ids[0], ids[1]);
     let (_, list) = app.get("/messages?class=transactional").await;
     assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn opens_and_clicks_are_tracked_through_signed_links_and_nothing_else_redirects() {
+    let app = spawn_app().await;
+    let (sink, port) = Sink::start();
+    let c = app
+        .create("/contacts", json!({"email": "reader@example.com"}))
+        .await;
+    send(
+        &app,
+        json!({"contact_id": c["id"], "class": "campaign", "subject": "News",
+               "html": "<p><a href=\"https://shop.example/sale?a=1&amp;b=2\">Sale</a> <a href=\"{{ unsubscribe_url }}\">stop</a></p>"}),
+    )
+    .await;
+    send(&app, json!({"contact_id": c["id"], "subject": "Receipt", "html": "<p><a href=\"https://shop.example/order\">order</a></p>"})).await;
+    app.dispatcher(relay(port)).run_once().await.unwrap();
+    let received = sink.messages();
+    assert_eq!(received.len(), 2);
+    let campaign = received
+        .iter()
+        .find(|m| parsed(&m.2).subject() == Some("News"))
+        .unwrap();
+    let html = parsed(&campaign.2).body_html(0).unwrap().into_owned();
+    let receipt = received
+        .iter()
+        .find(|m| parsed(&m.2).subject() == Some("Receipt"))
+        .unwrap();
+    let receipt_html = parsed(&receipt.2).body_html(0).unwrap().into_owned();
+    assert!(
+        receipt_html.contains("https://shop.example/order") && !receipt_html.contains("/o/"),
+        "transactional mail is not tracked"
+    );
+    assert!(
+        html.contains("/unsubscribe/"),
+        "the unsubscribe link is left alone: {html}"
+    );
+    let link = |prefix: &str| {
+        let start = html.find(&format!("{}/{prefix}/", app.address)).unwrap();
+        html[start..].split('"').next().unwrap().to_owned()
+    };
+    let (click, pixel) = (link("c"), link("o"));
+
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = no_redirects.get(&click).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+    assert_eq!(
+        response.headers()["location"],
+        "https://shop.example/sale?a=1&b=2"
+    );
+    for _ in 0..2 {
+        let image = no_redirects.get(&pixel).send().await.unwrap();
+        assert_eq!(image.headers()["content-type"], "image/gif");
+    }
+    let (_, timeline) = app
+        .get(&format!("/contacts/{}/timeline", c["id"].as_str().unwrap()))
+        .await;
+    let kinds: Vec<&str> = timeline["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "email_opened").count(),
+        1,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "email_clicked").count(),
+        1,
+        "{kinds:?}"
+    );
+
+    let mut tampered = click.clone();
+    tampered.pop();
+    tampered.push(if click.ends_with('A') { 'B' } else { 'A' });
+    assert_eq!(
+        no_redirects.get(&tampered).send().await.unwrap().status(),
+        404
+    );
+    let forged = format!("{}/c/{}", app.address, "AAAA".repeat(20));
+    assert_eq!(
+        no_redirects.get(&forged).send().await.unwrap().status(),
+        404
+    );
 }

@@ -270,6 +270,8 @@ async fn the_openapi_document_describes_every_route_and_its_errors() {
         "/groups/{id}",
         "/tags",
         "/tags/{name}",
+        "/smtp-accounts",
+        "/smtp-accounts/{id}",
     ] {
         assert!(paths.contains_key(path), "{path} is not documented");
     }

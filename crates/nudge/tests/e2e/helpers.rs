@@ -61,6 +61,11 @@ pub async fn new_key(store: &dyn Store, scopes: &[&str]) -> String {
 }
 
 impl TestApp {
+    /// The data directory: its `nudge.db` is this app's database, for the CLI to work on.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     /// A dispatcher over this app's store and clock, handing mail to `transport`; tests call its
     /// `run_once` after moving the clock instead of waiting.
     pub fn dispatcher(&self, transport: Arc<dyn nudge_mail::Transport>) -> nudge_mail::Dispatcher {
@@ -72,6 +77,7 @@ impl TestApp {
                 from_email: nudge_core::Email::parse("news@example.com").unwrap(),
                 from_name: Some("Nieuwsbrief".into()),
                 public_url: self.address.clone(),
+                tracking: true,
             },
             Arc::clone(&self.secret),
         )

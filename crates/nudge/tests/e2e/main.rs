@@ -1,9 +1,11 @@
 //! End-to-end tests: the real application on a real socket and a fresh database per test, in the
 //! spirit of zero-to-production's `spawn_app()`; the CLI tests run the built binary.
 
+mod accounts;
 mod cli;
 mod contacts;
 mod delivery;
+mod dkim;
 mod errors;
 mod helpers;
 mod lists;
