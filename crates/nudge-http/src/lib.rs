@@ -92,6 +92,10 @@ pub fn app(state: AppState) -> Router {
             "/unsubscribe/{token}",
             get(public::unsubscribe_page).post(public::unsubscribe),
         )
+        .route(
+            "/preferences/{token}",
+            get(public::preferences_page).post(public::save_preferences),
+        )
         .route("/o/{token}", get(public::open_pixel))
         .route("/c/{token}", get(public::click))
         .route("/metrics", get(metrics))

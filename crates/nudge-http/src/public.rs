@@ -13,7 +13,8 @@ use nudge_core::token::{Purpose, verify};
 use nudge_core::{ChangeSource, Contact, Status};
 use nudge_store::{ChangeContext, Engagement, StoreError};
 
-/// The texts of the unsubscribe pages, by language.
+/// The texts of the public pages, by language.
+#[derive(Clone, Copy)]
 struct Texts {
     lang: &'static str,
     dir: &'static str,
@@ -23,6 +24,11 @@ struct Texts {
     done: &'static str,
     already: &'static str,
     gone: &'static str,
+    preferences: &'static str,
+    choose: &'static str,
+    save: &'static str,
+    saved: &'static str,
+    everything: &'static str,
 }
 
 const TEXTS: [Texts; 4] = [
@@ -35,6 +41,11 @@ const TEXTS: [Texts; 4] = [
         done: "You have been unsubscribed. {email} will get no more of these emails.",
         already: "{email} is already unsubscribed.",
         gone: "This link is not valid (any more).",
+        preferences: "Your email preferences",
+        choose: "The lists {email} receives:",
+        save: "Save",
+        saved: "Your preferences for {email} have been saved.",
+        everything: "Unsubscribe from everything",
     },
     Texts {
         lang: "nl",
@@ -45,6 +56,11 @@ const TEXTS: [Texts; 4] = [
         done: "U bent afgemeld. {email} ontvangt deze e-mails niet meer.",
         already: "{email} is al afgemeld.",
         gone: "Deze link is niet (meer) geldig.",
+        preferences: "Uw e-mailvoorkeuren",
+        choose: "De lijsten die {email} ontvangt:",
+        save: "Opslaan",
+        saved: "Uw voorkeuren voor {email} zijn opgeslagen.",
+        everything: "Afmelden voor alles",
     },
     Texts {
         lang: "de",
@@ -55,6 +71,11 @@ const TEXTS: [Texts; 4] = [
         done: "Sie wurden abgemeldet. {email} erhält diese E-Mails nicht mehr.",
         already: "{email} ist bereits abgemeldet.",
         gone: "Dieser Link ist nicht (mehr) gültig.",
+        preferences: "Ihre E-Mail-Einstellungen",
+        choose: "Die Listen, die {email} erhält:",
+        save: "Speichern",
+        saved: "Ihre Einstellungen für {email} wurden gespeichert.",
+        everything: "Von allem abmelden",
     },
     Texts {
         lang: "he",
@@ -65,6 +86,11 @@ const TEXTS: [Texts; 4] = [
         done: "ההרשמה בוטלה. לא יישלחו עוד הודעות אלה אל {email}.",
         already: "ההרשמה של {email} כבר בוטלה.",
         gone: "הקישור אינו תקף (עוד).",
+        preferences: "העדפות הדוא\"ל שלך",
+        choose: "הרשימות ש-{email} מקבל/ת:",
+        save: "שמירה",
+        saved: "ההעדפות של {email} נשמרו.",
+        everything: "ביטול הרשמה מהכול",
     },
 ];
 
@@ -227,6 +253,143 @@ pub async fn unsubscribe(State(state): State<AppState>, Path(token): Path<String
         ),
         Err(e) => failure(e),
     }
+}
+
+/// The preference page: the public groups, each with a checkbox, and a way out of everything.
+pub async fn preferences_page(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Response {
+    let contact = match contact_for(&state, &token).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return page(
+                StatusCode::NOT_FOUND,
+                &TEXTS[0],
+                &format!("<p>{}</p>", escape(TEXTS[0].gone)),
+            );
+        }
+        Err(e) => return failure(e),
+    };
+    match preferences_form(&state, &contact, None).await {
+        Ok(response) => response,
+        Err(e) => failure(e),
+    }
+}
+
+async fn preferences_form(
+    state: &AppState,
+    contact: &Contact,
+    notice: Option<&str>,
+) -> Result<Response, StoreError> {
+    let t = texts_for(contact.language.as_deref());
+    let record = state.store.get_contact(contact.id).await?;
+    let groups: Vec<_> = state
+        .store
+        .list_groups()
+        .await?
+        .into_iter()
+        .filter(|g| g.public)
+        .collect();
+    let mut body = String::new();
+    if let Some(notice) = notice {
+        body.push_str(&format!("<p role=\"status\">{}</p>", say(notice, contact)));
+    }
+    body.push_str(&format!(
+        "<form method=\"post\"><p>{}</p>",
+        say(t.choose, contact)
+    ));
+    for g in &groups {
+        let checked = if record.groups.contains(&g.id) {
+            " checked"
+        } else {
+            ""
+        };
+        body.push_str(&format!(
+            "<p><label><input type=\"checkbox\" name=\"group\" value=\"{}\"{checked}> {}</label></p>",
+            g.id,
+            escape(&g.name)
+        ));
+    }
+    body.push_str(&format!(
+        "<p><button type=\"submit\" name=\"action\" value=\"save\">{}</button></p>\
+         <p><button type=\"submit\" name=\"action\" value=\"unsubscribe\">{}</button></p></form>",
+        escape(t.save),
+        escape(t.everything)
+    ));
+    let t = Texts {
+        title: t.preferences,
+        ..*t
+    };
+    Ok(page(StatusCode::OK, &t, &body))
+}
+
+/// Saves the preference form: joins the checked public groups, leaves the others, or
+/// unsubscribes from everything.
+pub async fn save_preferences(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let contact = match contact_for(&state, &token).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return page(
+                StatusCode::NOT_FOUND,
+                &TEXTS[0],
+                &format!("<p>{}</p>", escape(TEXTS[0].gone)),
+            );
+        }
+        Err(e) => return failure(e),
+    };
+    let t = texts_for(contact.language.as_deref());
+    let mut checked = Vec::new();
+    let mut everything = false;
+    for (key, value) in form_urlencoded::parse(&body) {
+        match (key.as_ref(), value.as_ref()) {
+            ("group", id) => checked.extend(uuid::Uuid::parse_str(id).ok()),
+            ("action", "unsubscribe") => everything = true,
+            _ => {}
+        }
+    }
+    let now = state.clock.now();
+    if everything {
+        let ctx = ChangeContext::new(ChangeSource::PreferencePage, now);
+        return match state
+            .store
+            .change_status(contact.id, Status::Unsubscribed, None, ctx)
+            .await
+        {
+            Ok(_) | Err(StoreError::Invalid(_)) => page(
+                StatusCode::OK,
+                t,
+                &format!("<p>{}</p>", say(t.done, &contact)),
+            ),
+            Err(e) => failure(e),
+        };
+    }
+    let result = async {
+        let record = state.store.get_contact(contact.id).await?;
+        let ctx = ChangeContext::new(ChangeSource::PreferencePage, now);
+        for g in state
+            .store
+            .list_groups()
+            .await?
+            .into_iter()
+            .filter(|g| g.public)
+        {
+            let wanted = checked.contains(&g.id);
+            if wanted != record.groups.contains(&g.id) {
+                state
+                    .store
+                    .set_group_membership(contact.id, g.id, wanted, ctx)
+                    .await?;
+            }
+        }
+        preferences_form(&state, &contact, Some(t.saved)).await
+    }
+    .await;
+    result.unwrap_or_else(failure)
 }
 
 /// The open pixel: a transparent 1×1 GIF. An unknown or tampered token still gets the image

@@ -45,8 +45,11 @@ CREATE TABLE tags (
     created_at timestamptz NOT NULL
 );
 
+-- The primary key carries the status: a filtered count walks it in id order next to the
+-- membership indexes and reads the status from it, in fewer pages than `contacts_status`, whose
+-- leaves are only half full because every status has its own insertion point.
 CREATE TABLE contacts (
-    id uuid PRIMARY KEY,
+    id uuid NOT NULL,
     email text NOT NULL,
     email_key text NOT NULL,
     first_name text,
@@ -60,10 +63,9 @@ CREATE TABLE contacts (
     consent jsonb,
     fields jsonb NOT NULL DEFAULT '{}',
     created_at timestamptz NOT NULL,
-    updated_at timestamptz NOT NULL
+    updated_at timestamptz NOT NULL,
+    PRIMARY KEY (id) INCLUDE (status)
 );
--- Also answers "is this contact in that status" from the index alone, which filtered counts
--- ask once per candidate.
 CREATE INDEX contacts_status ON contacts (status, id);
 -- One index for both the exact `email_key` lookups and `q`'s LIKE 'prefix%' (text_pattern_ops
 -- has `=` too), so that every imported contact updates one index fewer.

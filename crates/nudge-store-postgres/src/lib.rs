@@ -103,7 +103,7 @@ async fn load_defs(conn: &mut PgConnection, lock: Lock) -> Result<Vec<FieldDef>>
 
 async fn load_group(conn: &mut PgConnection, id: Uuid, lock: Lock) -> Result<Group> {
     let sql = format!(
-        "SELECT id, name, parent_id, created_at FROM groups WHERE id = $1{}",
+        "SELECT id, name, parent_id, public, created_at FROM groups WHERE id = $1{}",
         lock.clause()
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -317,7 +317,12 @@ impl Store for PgStore {
         tx.commit().await.map_err(backend)
     }
 
-    async fn create_group(&self, name: &str, parent_id: Option<Uuid>) -> Result<Group> {
+    async fn create_group(
+        &self,
+        name: &str,
+        parent_id: Option<Uuid>,
+        public: bool,
+    ) -> Result<Group> {
         let name = check_group_name(name)?;
         let mut tx = self.write().await?;
         lock_groups(&mut tx).await?;
@@ -329,12 +334,14 @@ impl Store for PgStore {
             id: Uuid::now_v7(),
             name,
             parent_id,
+            public,
             created_at: nudge_store::stored_now(),
         };
-        sqlx::query("INSERT INTO groups (id, name, parent_id, created_at) VALUES ($1, $2, $3, $4)")
+        sqlx::query("INSERT INTO groups (id, name, parent_id, public, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(group.id)
             .bind(&group.name)
             .bind(group.parent_id)
+            .bind(group.public)
             .bind(pg_ts(group.created_at))
             .execute(&mut *tx)
             .await
@@ -344,11 +351,12 @@ impl Store for PgStore {
     }
 
     async fn list_groups(&self) -> Result<Vec<Group>> {
-        let rows =
-            sqlx::query("SELECT id, name, parent_id, created_at FROM groups ORDER BY name, id")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(backend)?;
+        let rows = sqlx::query(
+            "SELECT id, name, parent_id, public, created_at FROM groups ORDER BY name, id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
         rows.iter().map(rows::group).collect()
     }
 
@@ -364,6 +372,9 @@ impl Store for PgStore {
         if let Some(name) = patch.name {
             group.name = check_group_name(&name)?;
         }
+        if let Some(public) = patch.public {
+            group.public = public;
+        }
         if let Some(parent) = patch.parent_id {
             group_tree(&mut tx)
                 .await?
@@ -371,9 +382,10 @@ impl Store for PgStore {
                 .map_err(tree_error)?;
             group.parent_id = parent;
         }
-        sqlx::query("UPDATE groups SET name = $1, parent_id = $2 WHERE id = $3")
+        sqlx::query("UPDATE groups SET name = $1, parent_id = $2, public = $3 WHERE id = $4")
             .bind(&group.name)
             .bind(group.parent_id)
+            .bind(group.public)
             .bind(id)
             .execute(&mut *tx)
             .await

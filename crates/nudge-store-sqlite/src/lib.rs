@@ -90,7 +90,7 @@ async fn load_defs(conn: &mut SqliteConnection) -> Result<Vec<FieldDef>> {
 }
 
 async fn load_group(conn: &mut SqliteConnection, id: Uuid) -> Result<Group> {
-    sqlx::query("SELECT id, name, parent_id, created_at FROM groups WHERE id = ?")
+    sqlx::query("SELECT id, name, parent_id, public, created_at FROM groups WHERE id = ?")
         .bind(id)
         .fetch_optional(conn)
         .await
@@ -273,7 +273,12 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(backend)
     }
 
-    async fn create_group(&self, name: &str, parent_id: Option<Uuid>) -> Result<Group> {
+    async fn create_group(
+        &self,
+        name: &str,
+        parent_id: Option<Uuid>,
+        public: bool,
+    ) -> Result<Group> {
         let name = check_group_name(name)?;
         let mut tx = self.write().await?;
         group_tree(&mut tx)
@@ -284,26 +289,31 @@ impl Store for SqliteStore {
             id: Uuid::now_v7(),
             name,
             parent_id,
+            public,
             created_at: nudge_store::stored_now(),
         };
-        sqlx::query("INSERT INTO groups (id, name, parent_id, created_at) VALUES (?, ?, ?, ?)")
-            .bind(group.id)
-            .bind(&group.name)
-            .bind(group.parent_id)
-            .bind(micros(group.created_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO groups (id, name, parent_id, public, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(group.id)
+        .bind(&group.name)
+        .bind(group.parent_id)
+        .bind(group.public)
+        .bind(micros(group.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         Ok(group)
     }
 
     async fn list_groups(&self) -> Result<Vec<Group>> {
-        let rows =
-            sqlx::query("SELECT id, name, parent_id, created_at FROM groups ORDER BY name, id")
-                .fetch_all(&self.reader)
-                .await
-                .map_err(backend)?;
+        let rows = sqlx::query(
+            "SELECT id, name, parent_id, public, created_at FROM groups ORDER BY name, id",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
         rows.iter().map(rows::group).collect()
     }
 
@@ -318,6 +328,9 @@ impl Store for SqliteStore {
         if let Some(name) = patch.name {
             group.name = check_group_name(&name)?;
         }
+        if let Some(public) = patch.public {
+            group.public = public;
+        }
         if let Some(parent) = patch.parent_id {
             group_tree(&mut tx)
                 .await?
@@ -325,9 +338,10 @@ impl Store for SqliteStore {
                 .map_err(tree_error)?;
             group.parent_id = parent;
         }
-        sqlx::query("UPDATE groups SET name = ?, parent_id = ? WHERE id = ?")
+        sqlx::query("UPDATE groups SET name = ?, parent_id = ?, public = ? WHERE id = ?")
             .bind(&group.name)
             .bind(group.parent_id)
+            .bind(group.public)
             .bind(id)
             .execute(&mut *tx)
             .await

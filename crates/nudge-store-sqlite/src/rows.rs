@@ -67,6 +67,7 @@ pub fn group(r: &SqliteRow) -> Result<Group> {
         id: r.try_get("id").map_err(backend)?,
         name: r.try_get("name").map_err(backend)?,
         parent_id: r.try_get("parent_id").map_err(backend)?,
+        public: r.try_get("public").map_err(backend)?,
         created_at: ts(r.try_get("created_at").map_err(backend)?)?,
     })
 }

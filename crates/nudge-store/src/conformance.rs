@@ -105,7 +105,7 @@ async fn kinds(store: &dyn Store, id: Uuid) -> Vec<TimelineKind> {
 pub async fn contacts_round_trip_with_fields_groups_and_tags(store: &dyn Store) {
     field(store, "score", "number", &[]).await;
     field(store, "tier", "choice", &["gold", "silver"]).await;
-    let group = store.create_group("Klanten", None).await.unwrap();
+    let group = store.create_group("Klanten", None, false).await.unwrap();
     let mut i = input(" Anna@Example.NL ");
     i.first_name = Some("Anna".into());
     i.language = Some("nl".into());
@@ -363,28 +363,35 @@ pub async fn leaving_unsubscribed_needs_a_reason(store: &dyn Store) {
 }
 
 pub async fn group_tree_refuses_cycles_and_selects_descendants(store: &dyn Store) {
-    let top = store.create_group("Top", None).await.unwrap();
-    let mid = store.create_group("Mid", Some(top.id)).await.unwrap();
-    let leaf = store.create_group("Leaf", Some(mid.id)).await.unwrap();
-    let other = store.create_group("Other", None).await.unwrap();
+    let top = store.create_group("Top", None, false).await.unwrap();
+    let mid = store
+        .create_group("Mid", Some(top.id), false)
+        .await
+        .unwrap();
+    let leaf = store
+        .create_group("Leaf", Some(mid.id), false)
+        .await
+        .unwrap();
+    let other = store.create_group("Other", None, false).await.unwrap();
     let err = store
         .update_group(
             top.id,
             GroupPatch {
                 name: None,
                 parent_id: Some(Some(leaf.id)),
+                public: None,
             },
         )
         .await
         .unwrap_err();
     assert_eq!(invalid_field(err), "parent_id");
     let err = store
-        .create_group("Orphan", Some(Uuid::now_v7()))
+        .create_group("Orphan", Some(Uuid::now_v7()), false)
         .await
         .unwrap_err();
     assert_eq!(invalid_field(err), "parent_id");
     assert_eq!(
-        invalid_field(store.create_group("  ", None).await.unwrap_err()),
+        invalid_field(store.create_group("  ", None, false).await.unwrap_err()),
         "name"
     );
     assert_eq!(store.get_group(top.id).await.unwrap().parent_id, None);
@@ -421,14 +428,17 @@ pub async fn group_tree_refuses_cycles_and_selects_descendants(store: &dyn Store
             GroupPatch {
                 name: Some("Blad".into()),
                 parent_id: Some(Some(other.id)),
+                public: Some(true),
             },
         )
         .await
         .unwrap();
     assert_eq!(
-        (moved.name.as_str(), moved.parent_id),
-        ("Blad", Some(other.id))
+        (moved.name.as_str(), moved.parent_id, moved.public),
+        ("Blad", Some(other.id), true)
     );
+    assert!(store.get_group(leaf.id).await.unwrap().public);
+    assert!(!store.get_group(top.id).await.unwrap().public);
     assert_eq!(store.count_contacts(&under_top).await.unwrap(), 1);
     let under_other = ContactFilter {
         group: Some(other.id),
@@ -439,7 +449,7 @@ pub async fn group_tree_refuses_cycles_and_selects_descendants(store: &dyn Store
 }
 
 pub async fn filters_combine_and_count_matches_list(store: &dyn Store) {
-    let g = store.create_group("G", None).await.unwrap();
+    let g = store.create_group("G", None, false).await.unwrap();
     let rows = [
         (
             "anna@example.com",
@@ -600,7 +610,7 @@ pub async fn cursor_pages_cover_everything_newest_first(store: &dyn Store) {
 }
 
 pub async fn erase_keeps_only_a_suppression_that_flags_a_return(store: &dyn Store) {
-    let g = store.create_group("G", None).await.unwrap();
+    let g = store.create_group("G", None, false).await.unwrap();
     let mut i = input("gone@example.com");
     i.groups = vec![g.id];
     i.tags = vec!["t".into()];
@@ -680,7 +690,7 @@ pub async fn erase_keeps_only_a_suppression_that_flags_a_return(store: &dyn Stor
 
 pub async fn import_creates_updates_skips_and_rejects_per_row(store: &dyn Store) {
     field(store, "score", "number", &[]).await;
-    let g = store.create_group("Imported", None).await.unwrap();
+    let g = store.create_group("Imported", None, false).await.unwrap();
     let existing = store
         .create_contact(input("old@example.com"), ctx(0))
         .await
@@ -803,8 +813,11 @@ pub async fn dry_run_import_writes_nothing(store: &dyn Store) {
 }
 
 pub async fn groups_in_use_cannot_be_deleted(store: &dyn Store) {
-    let parent = store.create_group("P", None).await.unwrap();
-    let child = store.create_group("C", Some(parent.id)).await.unwrap();
+    let parent = store.create_group("P", None, false).await.unwrap();
+    let child = store
+        .create_group("C", Some(parent.id), false)
+        .await
+        .unwrap();
     let err = store.delete_group(parent.id).await.unwrap_err();
     assert!(
         matches!(

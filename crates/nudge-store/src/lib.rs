@@ -78,7 +78,12 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_field(&self, key: &str) -> Result<()>;
 
     // Groups.
-    async fn create_group(&self, name: &str, parent_id: Option<Uuid>) -> Result<Group>;
+    async fn create_group(
+        &self,
+        name: &str,
+        parent_id: Option<Uuid>,
+        public: bool,
+    ) -> Result<Group>;
     async fn list_groups(&self) -> Result<Vec<Group>>;
     async fn get_group(&self, id: Uuid) -> Result<Group>;
     async fn update_group(&self, id: Uuid, patch: GroupPatch) -> Result<Group>;

@@ -36,6 +36,8 @@ pub struct Group {
     pub id: Uuid,
     pub name: String,
     pub parent_id: Option<Uuid>,
+    /// Offered on the preference page, where a contact may leave it.
+    pub public: bool,
     pub created_at: Timestamp,
 }
 
@@ -44,6 +46,7 @@ pub struct GroupPatch {
     pub name: Option<String>,
     /// `Some(None)` moves the group to the top.
     pub parent_id: Option<Option<Uuid>>,
+    pub public: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -122,10 +122,10 @@ async fn run(
     files: &[PathBuf],
     rows: u64,
 ) -> anyhow::Result<()> {
-    let top = store.create_group("Customers", None).await?;
-    let gold = store.create_group("Gold", Some(top.id)).await?;
-    let silver = store.create_group("Silver", Some(top.id)).await?;
-    let other = store.create_group("Other", None).await?;
+    let top = store.create_group("Customers", None, false).await?;
+    let gold = store.create_group("Gold", Some(top.id), false).await?;
+    let silver = store.create_group("Silver", Some(top.id), false).await?;
+    let other = store.create_group("Other", None, false).await?;
     let targets = [other.id, top.id, gold.id, silver.id];
 
     let started = Instant::now();

@@ -96,6 +96,8 @@ pub struct GroupOut {
     pub id: Uuid,
     pub name: String,
     pub parent_id: Option<Uuid>,
+    /// Offered on the preference page, where contacts may leave it.
+    pub public: bool,
     pub created_at: String,
 }
 
@@ -105,6 +107,7 @@ impl From<Group> for GroupOut {
             id: g.id,
             name: g.name,
             parent_id: g.parent_id,
+            public: g.public,
             created_at: rfc3339(g.created_at),
         }
     }
@@ -115,6 +118,8 @@ impl From<Group> for GroupOut {
 pub struct GroupCreate {
     pub name: String,
     pub parent_id: Option<Uuid>,
+    /// Default false.
+    pub public: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -125,6 +130,7 @@ pub struct GroupUpdate {
     #[serde(default)]
     #[schema(value_type = Option<Uuid>)]
     pub parent_id: Patch<Uuid>,
+    pub public: Option<bool>,
 }
 
 /// All groups; the tree is given by each group's `parent_id`.
@@ -149,7 +155,10 @@ async fn create_group(
     ApiJson(body): ApiJson<GroupCreate>,
 ) -> Result<(StatusCode, Json<GroupOut>), AppError> {
     caller.require(Scope::ListsWrite)?;
-    let group = state.store.create_group(&body.name, body.parent_id).await?;
+    let group = state
+        .store
+        .create_group(&body.name, body.parent_id, body.public.unwrap_or(false))
+        .await?;
     Ok((StatusCode::CREATED, Json(group.into())))
 }
 
@@ -182,6 +191,7 @@ async fn update_group(
             Patch::Clear => Some(None),
             Patch::Set(p) => Some(Some(p)),
         },
+        public: body.public,
     };
     Ok(Json(state.store.update_group(id, patch).await?.into()))
 }

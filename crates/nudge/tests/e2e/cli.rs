@@ -197,7 +197,7 @@ async fn a_bad_file_gets_a_report_naming_each_rejected_row() {
     s.create_field(nudge_core::FieldDef::new("punten", None, "number", vec![]).unwrap())
         .await
         .unwrap();
-    s.create_group("Beurs 2026", None).await.unwrap();
+    s.create_group("Beurs 2026", None, false).await.unwrap();
     let mut csv = b"\xEF\xBB\xBFE-mail;Voornaam;punten;tags\n".to_vec();
     csv.extend_from_slice(b"jan@example.nl;Jan;3,5;vip|beurs\n");
     csv.extend_from_slice(b"kapot;Piet;1;\n");

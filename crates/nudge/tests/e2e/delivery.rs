@@ -577,3 +577,76 @@ async fn opens_and_clicks_are_tracked_through_signed_links_and_nothing_else_redi
         404
     );
 }
+
+#[tokio::test]
+async fn the_preference_page_lets_a_contact_leave_one_public_group_or_everything() {
+    let app = spawn_app().await;
+    let (sink, port) = Sink::start();
+    let news = app
+        .create("/groups", json!({"name": "Nieuwsbrief", "public": true}))
+        .await;
+    let internal = app.create("/groups", json!({"name": "Intern"})).await;
+    assert_eq!(
+        (news["public"].as_bool(), internal["public"].as_bool()),
+        (Some(true), Some(false))
+    );
+    let c = app
+        .create("/contacts", json!({"email": "prefs@example.nl", "language": "nl", "groups": [news["id"], internal["id"]]}))
+        .await;
+    send(
+        &app,
+        json!({"contact_id": c["id"], "class": "campaign", "subject": "Nieuws",
+               "html": "<p><a href=\"{{ preferences_url }}\">voorkeuren</a></p>"}),
+    )
+    .await;
+    app.dispatcher(relay(port)).run_once().await.unwrap();
+    let html = parsed(&sink.messages()[0].2)
+        .body_html(0)
+        .unwrap()
+        .into_owned();
+    let start = html.find(&format!("{}/preferences/", app.address)).unwrap();
+    let url = html[start..].split('"').next().unwrap().to_owned();
+
+    let page = app
+        .client
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Nieuwsbrief") && !page.contains("Intern"),
+        "only public groups: {page}"
+    );
+    assert!(page.contains(" checked>"), "{page}");
+    assert!(page.contains("lang=\"nl\""));
+
+    let post = |body: &'static str| {
+        app.client
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let saved = post("action=save").await.unwrap();
+    assert_eq!(saved.status(), 200);
+    assert!(saved.text().await.unwrap().contains("opgeslagen"));
+    let (_, contact) = app
+        .get(&format!("/contacts/{}", c["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(
+        contact["groups"],
+        json!([internal["id"]]),
+        "left only the public group"
+    );
+    assert_eq!(contact["status"], "subscribed");
+
+    let everything = post("action=unsubscribe").await.unwrap();
+    assert_eq!(everything.status(), 200);
+    let (_, contact) = app
+        .get(&format!("/contacts/{}", c["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(contact["status"], "unsubscribed");
+}
