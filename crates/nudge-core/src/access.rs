@@ -59,10 +59,16 @@ pub enum Scope {
     /// Changing server settings: sending accounts.
     #[serde(rename = "settings:write")]
     SettingsWrite,
+    /// Stored email templates.
+    #[serde(rename = "templates:read")]
+    TemplatesRead,
+    /// Creating, changing and deleting stored email templates.
+    #[serde(rename = "templates:write")]
+    TemplatesWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 8] = [
+    pub const ALL: [Scope; 10] = [
         Scope::ContactsRead,
         Scope::ContactsWrite,
         Scope::ContactsErase,
@@ -71,6 +77,8 @@ impl Scope {
         Scope::MessagesSend,
         Scope::SettingsRead,
         Scope::SettingsWrite,
+        Scope::TemplatesRead,
+        Scope::TemplatesWrite,
     ];
     pub const EVERY: &'static str = "*";
 
@@ -84,6 +92,8 @@ impl Scope {
             Scope::MessagesSend => "messages:send",
             Scope::SettingsRead => "settings:read",
             Scope::SettingsWrite => "settings:write",
+            Scope::TemplatesRead => "templates:read",
+            Scope::TemplatesWrite => "templates:write",
         }
     }
 

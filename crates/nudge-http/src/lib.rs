@@ -63,6 +63,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::lists::router())
         .merge(api::messages::router())
         .merge(api::smtp_accounts::router())
+        .merge(api::templates::router())
         .split_for_parts();
     let doc = Arc::new(openapi::finish(doc));
     let api = api

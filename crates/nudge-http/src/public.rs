@@ -150,6 +150,15 @@ fn page(status: StatusCode, t: &Texts, body: &str) -> Response {
         .into_response()
 }
 
+/// The answer to a link whose token is invalid or whose message or contact is gone.
+fn gone(t: &Texts) -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        t,
+        &format!("<p>{}</p>", escape(t.gone)),
+    )
+}
+
 fn say(template: &str, contact: &Contact) -> String {
     escape(template).replace(
         "{email}",
@@ -190,11 +199,7 @@ pub async fn unsubscribe_page(
     let contact = match contact_for(&state, &token).await {
         Ok(Some(c)) => c,
         Ok(None) => {
-            return page(
-                StatusCode::NOT_FOUND,
-                &TEXTS[0],
-                &format!("<p>{}</p>", escape(TEXTS[0].gone)),
-            );
+            return gone(&TEXTS[0]);
         }
         Err(e) => return failure(e),
     };
@@ -219,11 +224,7 @@ pub async fn unsubscribe(State(state): State<AppState>, Path(token): Path<String
     let contact = match contact_for(&state, &token).await {
         Ok(Some(c)) => c,
         Ok(None) => {
-            return page(
-                StatusCode::NOT_FOUND,
-                &TEXTS[0],
-                &format!("<p>{}</p>", escape(TEXTS[0].gone)),
-            );
+            return gone(&TEXTS[0]);
         }
         Err(e) => return failure(e),
     };
@@ -246,11 +247,7 @@ pub async fn unsubscribe(State(state): State<AppState>, Path(token): Path<String
             t,
             &format!("<p>{}</p>", say(t.done, &contact)),
         ),
-        Err(StoreError::NotFound) => page(
-            StatusCode::NOT_FOUND,
-            t,
-            &format!("<p>{}</p>", escape(t.gone)),
-        ),
+        Err(StoreError::NotFound) => gone(t),
         Err(e) => failure(e),
     }
 }
@@ -263,11 +260,7 @@ pub async fn preferences_page(
     let contact = match contact_for(&state, &token).await {
         Ok(Some(c)) => c,
         Ok(None) => {
-            return page(
-                StatusCode::NOT_FOUND,
-                &TEXTS[0],
-                &format!("<p>{}</p>", escape(TEXTS[0].gone)),
-            );
+            return gone(&TEXTS[0]);
         }
         Err(e) => return failure(e),
     };
@@ -334,11 +327,7 @@ pub async fn save_preferences(
     let contact = match contact_for(&state, &token).await {
         Ok(Some(c)) => c,
         Ok(None) => {
-            return page(
-                StatusCode::NOT_FOUND,
-                &TEXTS[0],
-                &format!("<p>{}</p>", escape(TEXTS[0].gone)),
-            );
+            return gone(&TEXTS[0]);
         }
         Err(e) => return failure(e),
     };
@@ -420,11 +409,7 @@ pub async fn open_pixel(State(state): State<AppState>, Path(token): Path<String>
 /// or unknown token gets 404, so the server is no open redirect.
 pub async fn click(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     let Some((id, url)) = nudge_core::token::verify_link(&state.secret, &token) else {
-        return page(
-            StatusCode::NOT_FOUND,
-            &TEXTS[0],
-            &format!("<p>{}</p>", escape(TEXTS[0].gone)),
-        );
+        return gone(&TEXTS[0]);
     };
     let clicked = Engagement::Clicked { url: url.clone() };
     match state
@@ -434,11 +419,7 @@ pub async fn click(State(state): State<AppState>, Path(token): Path<String>) -> 
     {
         Ok(()) => {}
         Err(StoreError::NotFound) => {
-            return page(
-                StatusCode::NOT_FOUND,
-                &TEXTS[0],
-                &format!("<p>{}</p>", escape(TEXTS[0].gone)),
-            );
+            return gone(&TEXTS[0]);
         }
         Err(e) => tracing::error!(error = %e, "recording a click failed"),
     }
@@ -456,11 +437,7 @@ pub async fn click(State(state): State<AppState>, Path(token): Path<String>) -> 
         .collect();
     match axum::http::HeaderValue::from_str(&ascii) {
         Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
-        Err(_) => page(
-            StatusCode::NOT_FOUND,
-            &TEXTS[0],
-            &format!("<p>{}</p>", escape(TEXTS[0].gone)),
-        ),
+        Err(_) => gone(&TEXTS[0]),
     }
 }
 

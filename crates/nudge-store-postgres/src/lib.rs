@@ -12,6 +12,7 @@ mod import;
 mod messages;
 mod rows;
 mod settings;
+mod templates;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -722,6 +723,41 @@ impl Store for PgStore {
             .await
             .map_err(backend)?;
         Ok(())
+    }
+
+    async fn create_template(
+        &self,
+        template: nudge_store::NewTemplate,
+    ) -> Result<nudge_store::TemplateRecord> {
+        // One statement, atomic on its own.
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        templates::create(&mut conn, template, nudge_store::stored_now()).await
+    }
+
+    async fn list_templates(&self, page: PageRequest) -> Result<Page<nudge_store::TemplateRecord>> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        templates::list(&mut conn, page).await
+    }
+
+    async fn get_template(&self, id: Uuid) -> Result<nudge_store::TemplateRecord> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        templates::get(&mut conn, id, Lock::None).await
+    }
+
+    async fn update_template(
+        &self,
+        id: Uuid,
+        patch: nudge_store::TemplatePatch,
+    ) -> Result<nudge_store::TemplateRecord> {
+        let mut tx = self.write().await?;
+        let updated = templates::update(&mut tx, id, patch, nudge_store::stored_now()).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(updated)
+    }
+
+    async fn delete_template(&self, id: Uuid) -> Result<()> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        templates::delete(&mut conn, id).await
     }
 
     async fn save_dkim_key(

@@ -6,8 +6,8 @@
 use crate::Engagement;
 use crate::{
     ChangeContext, ContactFilter, Delivery, ExistingPolicy, GroupPatch, ImportOptions, ImportRow,
-    Memberships, MessageContent, MessageFilter, NewApiKey, NewMessage, NewUser, PageRequest,
-    RowOutcome, Store, StoreError,
+    Memberships, MessageContent, MessageFilter, NewApiKey, NewMessage, NewTemplate, NewUser,
+    PageRequest, RowOutcome, Store, StoreError, TemplatePatch,
 };
 use jiff::SignedDuration;
 use jiff::Timestamp;
@@ -47,7 +47,9 @@ macro_rules! conformance_suite {
             a_retry_waits_for_its_time_and_a_dead_lease_is_reclaimed,
             a_hard_bounce_makes_the_contact_bounced,
             messages_are_listed_by_contact_status_and_class,
-            opens_are_recorded_once_and_every_click_is_recorded
+            opens_are_recorded_once_and_every_click_is_recorded,
+            templates_are_created_changed_paged_newest_first_and_deleted,
+            a_template_name_is_trimmed_and_one_to_200_characters
         );
     };
     (@tests $make:expr; $($name:ident),* ) => {
@@ -1609,5 +1611,137 @@ pub async fn sent_messages_are_counted_per_account_since_a_time(store: &dyn Stor
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+fn template(name: &str) -> NewTemplate {
+    NewTemplate {
+        name: name.into(),
+        subject: format!("{name}: Hallo {{{{ first_name | default(\"daar\") }}}}"),
+        html: "<p>Grüße, {{ fields.city }}</p>".into(),
+        text: None,
+    }
+}
+
+pub async fn templates_are_created_changed_paged_newest_first_and_deleted(store: &dyn Store) {
+    assert!(
+        store
+            .list_templates(PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let t = store
+            .create_template(template(&format!("T{n}")))
+            .await
+            .unwrap();
+        assert_eq!(t.template, template(&format!("T{n}")));
+        assert_eq!(t.created_at, t.updated_at);
+        assert_eq!(store.get_template(t.id).await.unwrap(), t);
+        ids.push(t.id);
+    }
+    ids.reverse();
+    let mut seen = Vec::new();
+    let mut page = PageRequest::first(2);
+    loop {
+        let got = store.list_templates(page).await.unwrap();
+        assert!(got.items.len() <= 2);
+        seen.extend(got.items.iter().map(|t| t.id));
+        match got.next_cursor {
+            Some(cursor) => page = PageRequest::after(2, cursor),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids, "every template once, newest first");
+
+    let first = store.get_template(ids[4]).await.unwrap();
+    let changed = store
+        .update_template(
+            first.id,
+            TemplatePatch {
+                html: Some("<p>Nieuw</p>".into()),
+                text: Some(Some("Nieuw".into())),
+                ..TemplatePatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.template.name, "T0", "kept");
+    assert_eq!(changed.template.subject, first.template.subject, "kept");
+    assert_eq!(
+        (
+            changed.template.html.as_str(),
+            changed.template.text.as_deref()
+        ),
+        ("<p>Nieuw</p>", Some("Nieuw"))
+    );
+    assert_eq!(changed.created_at, first.created_at);
+    assert!(changed.updated_at >= first.updated_at);
+    assert_eq!(store.get_template(first.id).await.unwrap(), changed);
+    let cleared = store
+        .update_template(
+            first.id,
+            TemplatePatch {
+                text: Some(None),
+                ..TemplatePatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(cleared.template.text, None);
+
+    store.delete_template(first.id).await.unwrap();
+    for gone in [
+        store.get_template(first.id).await.map(|_| ()),
+        store.delete_template(first.id).await,
+        store
+            .update_template(first.id, TemplatePatch::default())
+            .await
+            .map(|_| ()),
+    ] {
+        assert!(matches!(gone, Err(StoreError::NotFound)), "{gone:?}");
+    }
+    let left = store.list_templates(PageRequest::first(10)).await.unwrap();
+    assert_eq!(left.items.len(), 4);
+    assert!(!left.items.iter().any(|t| t.id == first.id));
+}
+
+pub async fn a_template_name_is_trimmed_and_one_to_200_characters(store: &dyn Store) {
+    for bad in ["", "   ", &"é".repeat(201)] {
+        let refused = store.create_template(template(bad)).await;
+        assert_eq!(invalid_field(refused.unwrap_err()), "name", "{bad:?}");
+    }
+    assert!(
+        store
+            .list_templates(PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "a refused template writes nothing"
+    );
+    let longest = "é".repeat(200);
+    let t = store.create_template(template(&longest)).await.unwrap();
+    assert_eq!(t.template.name, longest);
+    let t = store.create_template(template("  Welkom  ")).await.unwrap();
+    assert_eq!(t.template.name, "Welkom");
+    let refused = store
+        .update_template(
+            t.id,
+            TemplatePatch {
+                name: Some(" ".into()),
+                subject: Some("Changed".into()),
+                ..TemplatePatch::default()
+            },
+        )
+        .await;
+    assert_eq!(invalid_field(refused.unwrap_err()), "name");
+    assert_eq!(
+        store.get_template(t.id).await.unwrap(),
+        t,
+        "a refused change writes nothing"
     );
 }

@@ -193,6 +193,18 @@ pub trait Store: Send + Sync + 'static {
     /// so that the next filtered query picks a good plan.
     async fn refresh_statistics(&self) -> Result<()>;
 
+    // Email templates. The store keeps them as given (a trimmed, non-empty name of at most 200
+    // characters is its only rule); checking the Jinja against the custom fields is the
+    // caller's, since it needs the template engine.
+    async fn create_template(&self, template: NewTemplate) -> Result<TemplateRecord>;
+    /// Newest first, in cursor pages like `list_messages`.
+    async fn list_templates(&self, page: PageRequest) -> Result<Page<TemplateRecord>>;
+    async fn get_template(&self, id: Uuid) -> Result<TemplateRecord>;
+    /// Applies `patch` to the stored template, read in the same transaction as the write.
+    async fn update_template(&self, id: Uuid, patch: TemplatePatch) -> Result<TemplateRecord>;
+    /// Removes the template; messages queued with it keep their own copy of its content.
+    async fn delete_template(&self, id: Uuid) -> Result<()>;
+
     // Sending settings: DKIM keys and SMTP accounts.
     /// Stores the signing key of a domain, replacing the one it had.
     async fn save_dkim_key(&self, key: NewDkimKey) -> Result<DkimKeyRecord>;

@@ -337,3 +337,62 @@ pub struct SmtpAccount {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
+
+/// The longest template name, in characters: a name is a label in a list, not a description.
+pub const TEMPLATE_NAME_MAX: usize = 200;
+
+/// A stored email template's content: what a message copies when it is queued with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTemplate {
+    pub name: String,
+    pub subject: String,
+    pub html: String,
+    /// Generated from the HTML at send time when absent.
+    pub text: Option<String>,
+}
+
+impl NewTemplate {
+    /// The name trimmed, or the reason it cannot be one (keyed `name` by the caller).
+    pub fn checked_name(name: &str) -> Result<String, &'static str> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err("is empty");
+        }
+        if name.chars().count() > TEMPLATE_NAME_MAX {
+            return Err("is longer than 200 characters");
+        }
+        Ok(name.to_owned())
+    }
+}
+
+/// A change to a stored template; `None` keeps a part as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TemplatePatch {
+    pub name: Option<String>,
+    pub subject: Option<String>,
+    pub html: Option<String>,
+    /// `Some(None)` removes the text part, so it is generated from the HTML again.
+    pub text: Option<Option<String>>,
+}
+
+impl TemplatePatch {
+    /// The template as it is after this change. The HTTP layer checks the result before it
+    /// saves, and the store applies the same change to the row it locked, so both see one rule.
+    pub fn apply(&self, to: &NewTemplate) -> NewTemplate {
+        NewTemplate {
+            name: self.name.clone().unwrap_or_else(|| to.name.clone()),
+            subject: self.subject.clone().unwrap_or_else(|| to.subject.clone()),
+            html: self.html.clone().unwrap_or_else(|| to.html.clone()),
+            text: self.text.clone().unwrap_or_else(|| to.text.clone()),
+        }
+    }
+}
+
+/// A stored email template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateRecord {
+    pub id: Uuid,
+    pub template: NewTemplate,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}

@@ -83,7 +83,8 @@ pub struct SendMessage {
     pub text: Option<String>,
     pub from_email: Option<String>,
     pub from_name: Option<String>,
-    /// A stored template instead of inline content.
+    /// A stored template instead of inline content; its content is copied into the message
+    /// now, so a later edit of the template does not change it.
     pub template_id: Option<Uuid>,
 }
 
@@ -179,27 +180,64 @@ async fn send_message(
             MessageClass::Transactional
         }),
     };
-    if body.template_id.is_some() {
-        errors.add("template_id", "no such template");
-    }
     if body.contact_id.is_none() && body.to.is_none() {
         errors.add("contact_id", "give contact_id or to");
     }
     if let Some(Err(e)) = body.from_email.as_deref().map(nudge_core::Email::parse) {
         errors.add("from_email", e.to_string());
     }
-    let subject = body.subject.unwrap_or_default();
-    let html = body.html.unwrap_or_default();
-    if body.template_id.is_none() {
-        let fields = state.store.list_fields().await?;
-        if let Err(template_errors) =
-            Template::check(&subject, &html, body.text.as_deref(), &fields)
-        {
-            for (field, reason) in template_errors.iter() {
-                errors.add(field, reason);
-            }
+    let inline = body.subject.is_some() || body.html.is_some() || body.text.is_some();
+    let (subject, html, text) = match body.template_id {
+        Some(_) if inline => {
+            errors.add(
+                "template_id",
+                "give template_id or inline content, not both",
+            );
+            (String::new(), String::new(), None)
         }
-    }
+        // The template's content is copied into the ledger row here, so a later edit of the
+        // template changes only messages queued after it.
+        Some(id) => match state.store.get_template(id).await {
+            Ok(stored) => {
+                let t = stored.template;
+                // Checked again against the fields defined now: one the template uses may have
+                // been deleted since it was saved, and a message that cannot render is better
+                // refused here than failed later by the dispatcher.
+                let fields = state.store.list_fields().await?;
+                if let Err(template_errors) =
+                    Template::check(&t.subject, &t.html, t.text.as_deref(), &fields)
+                {
+                    let reasons: Vec<String> = template_errors
+                        .iter()
+                        .map(|(part, reason)| format!("{part}: {reason}"))
+                        .collect();
+                    errors.add(
+                        "template_id",
+                        format!("the template no longer checks: {}", reasons.join("; ")),
+                    );
+                }
+                (t.subject, t.html, t.text)
+            }
+            Err(StoreError::NotFound) => {
+                errors.add("template_id", "no such template");
+                (String::new(), String::new(), None)
+            }
+            Err(e) => return Err(e.into()),
+        },
+        None => {
+            let subject = body.subject.unwrap_or_default();
+            let html = body.html.unwrap_or_default();
+            let fields = state.store.list_fields().await?;
+            if let Err(template_errors) =
+                Template::check(&subject, &html, body.text.as_deref(), &fields)
+            {
+                for (field, reason) in template_errors.iter() {
+                    errors.add(field, reason);
+                }
+            }
+            (subject, html, body.text)
+        }
+    };
     let key = match headers.get("idempotency-key") {
         None => Uuid::now_v7().to_string(),
         Some(v) => match v.to_str().map(str::trim) {
@@ -247,7 +285,7 @@ async fn send_message(
         content: MessageContent {
             subject,
             html,
-            text: body.text,
+            text,
             from_email: body.from_email,
             from_name: body.from_name,
         },

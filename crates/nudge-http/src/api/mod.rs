@@ -4,6 +4,7 @@ pub mod contacts;
 pub mod lists;
 pub mod messages;
 pub mod smtp_accounts;
+pub mod templates;
 
 use crate::error::AppError;
 use nudge_store::{Page, PageRequest};

@@ -272,6 +272,8 @@ async fn the_openapi_document_describes_every_route_and_its_errors() {
         "/tags/{name}",
         "/smtp-accounts",
         "/smtp-accounts/{id}",
+        "/templates",
+        "/templates/{id}",
     ] {
         assert!(paths.contains_key(path), "{path} is not documented");
     }

@@ -9,3 +9,4 @@ mod dkim;
 mod errors;
 mod helpers;
 mod lists;
+mod templates;
