@@ -16,6 +16,7 @@ use crate::compose::{ListUnsubscribe, Mailbox, Outgoing, compose};
 use crate::routing::{Capacity, Routes, SmtpDefaults, Way};
 use crate::template::{RenderContext, Template};
 use crate::transport::{DeliveryError, Envelope, Transport};
+use futures_util::StreamExt;
 use jiff::{SignedDuration, Timestamp};
 use nudge_core::token::{Purpose, sign};
 use nudge_core::{Contact, Email, MessageClass, RetryPolicy, SendDecision};
@@ -56,6 +57,8 @@ pub struct Dispatcher {
     lease: SignedDuration,
     retry: RetryPolicy,
     batch: u32,
+    /// How many claimed messages one pass attempts at once (see [`Dispatcher::with_concurrency`]).
+    concurrency: usize,
     wake: Arc<Notify>,
 }
 
@@ -80,6 +83,7 @@ impl Dispatcher {
             lease: SignedDuration::from_mins(2),
             retry: RetryPolicy::default(),
             batch: 50,
+            concurrency: 1,
             wake: Arc::new(Notify::new()),
         }
     }
@@ -87,6 +91,20 @@ impl Dispatcher {
     /// How connections to sending accounts are made (EHLO name, time-out, pool size).
     pub fn with_smtp_defaults(mut self, smtp: SmtpDefaults) -> Self {
         self.smtp = smtp;
+        self
+    }
+
+    /// Attempts up to `n` claimed messages of a pass at once (at least 1; 1 is the default).
+    ///
+    /// One message at a time leaves the relay idle while a message is rendered, signed and
+    /// recorded, and a pool of several connections serves one of them only. With `n` set to the
+    /// pool size, each connection carries a transaction while the others' messages are being
+    /// built or finished. A pass still claims, attempts and finishes every message it claimed
+    /// before it returns, and each message is finished by the attempt that sent it, so the
+    /// ledger's contract (only the lease holder finishes a row) is unchanged; only the order in
+    /// which a batch's outcomes are recorded is no longer the claim order.
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
         self
     }
 
@@ -151,25 +169,49 @@ impl Dispatcher {
             .store
             .claim_messages(now, limit, &self.owner, self.lease)
             .await?;
-        for message in &claimed {
-            let delivery = self.attempt(message).await;
-            match self
-                .store
-                .finish_message(message.id, &self.owner, delivery, self.clock.now())
-                .await
-            {
-                Ok(done) => {
-                    tracing::info!(message = %done.id, status = done.status.as_str(), "delivery attempt recorded")
-                }
-                // Another dispatcher took the message over after our lease ran out; its outcome
-                // stands.
-                Err(StoreError::Conflict { .. }) => {
-                    tracing::warn!(message = %message.id, "lease lost before the outcome was recorded");
-                }
-                Err(e) => return Err(e),
+        // Up to `concurrency` attempts in flight; each records its own outcome as it ends.
+        // The futures are made first (they start nothing until polled): a stream that maps with
+        // a borrowing closure is not `Send` for every lifetime, which `tokio::spawn` requires.
+        let attempts: Vec<_> = claimed
+            .iter()
+            .map(|message| self.attempt_and_finish(message))
+            .collect();
+        let mut outcomes = futures_util::stream::iter(attempts).buffer_unordered(self.concurrency);
+        let mut failure = None;
+        while let Some(outcome) = outcomes.next().await {
+            // A storage error is returned once the whole batch has been attempted: stopping at
+            // once would drop attempts in the middle of an SMTP transaction. Messages whose
+            // outcome could not be recorded are claimed again when their lease runs out.
+            if let Err(e) = outcome {
+                failure.get_or_insert(e);
             }
         }
+        if let Some(e) = failure {
+            return Err(e);
+        }
         Ok(claimed.len())
+    }
+
+    /// One attempt at one claimed message, and its outcome recorded under our lease.
+    async fn attempt_and_finish(&self, message: &Message) -> Result<(), StoreError> {
+        let delivery = self.attempt(message).await;
+        match self
+            .store
+            .finish_message(message.id, &self.owner, delivery, self.clock.now())
+            .await
+        {
+            Ok(done) => {
+                tracing::info!(message = %done.id, status = done.status.as_str(), "delivery attempt recorded");
+                Ok(())
+            }
+            // Another dispatcher took the message over after our lease ran out; its outcome
+            // stands.
+            Err(StoreError::Conflict { .. }) => {
+                tracing::warn!(message = %message.id, "lease lost before the outcome was recorded");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Runs passes until `stop` resolves, sleeping between them until the next due message (at
@@ -269,7 +311,7 @@ impl Dispatcher {
             let reuse = built.take().filter(|(s, _)| *s == sender);
             let message_bytes = match reuse {
                 Some((_, b)) => b,
-                None => match self.build(message, &contact, &template, &sender) {
+                None => match self.build(message, &contact, &template, &sender).await {
                     Ok(b) => b,
                     Err(outcome) => return outcome,
                 },
@@ -339,7 +381,7 @@ impl Dispatcher {
     }
 
     /// Renders, composes and signs the message for one sender.
-    fn build(
+    async fn build(
         &self,
         message: &Message,
         contact: &Contact,
@@ -420,8 +462,15 @@ impl Dispatcher {
         // Taken out of the lock before signing: an RSA signature takes a millisecond.
         let key = self.routes().key_for(&domain);
         if let Some(key) = key {
-            match key.sign(&bytes) {
-                Ok(signed) => bytes = signed,
+            // On the blocking pool: the attempts of a pass share one task, and signing there
+            // would sign one message at a time on one core.
+            let unsigned = std::mem::take(&mut bytes);
+            let signed = tokio::task::spawn_blocking(move || key.sign(&unsigned)).await;
+            match signed {
+                Ok(Ok(signed)) => bytes = signed,
+                Ok(Err(e)) => {
+                    return Err(self.retry_or_fail(message, format!("DKIM signing failed: {e}")));
+                }
                 Err(e) => {
                     return Err(self.retry_or_fail(message, format!("DKIM signing failed: {e}")));
                 }

@@ -169,9 +169,20 @@ impl SmtpRelay {
                 .await
                 .map(|c| Connection::Tls(Box::new(c))),
         };
-        connected.map_err(|e| {
+        let connection = connected.map_err(|e| {
             DeliveryError::Unreachable(format!("connecting to {}:{}: {e}", s.host, s.port))
-        })
+        })?;
+        // Without TCP_NODELAY the message's last write (the ".") waits behind Nagle's algorithm
+        // for the relay's delayed ACK, about 40 ms per message on Linux: 4 connections then
+        // carry some 80 messages a second whatever the CPU. Failing to set it only costs speed.
+        let nodelay = match &connection {
+            Connection::Plain(client) => client.stream.set_nodelay(true),
+            Connection::Tls(client) => client.stream.get_ref().0.set_nodelay(true),
+        };
+        if let Err(e) = nodelay {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+        Ok(connection)
     }
 }
 

@@ -17,7 +17,7 @@ use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
 use std::collections::HashMap;
 use uuid::Uuid;
 
-/// The name Postgres gives the UNIQUE constraint on `contacts.email_key`.
+/// The unique index on `contacts.email_key`, which reports a lost race for an address.
 const EMAIL_KEY_CONSTRAINT: &str = "contacts_email_key_key";
 
 pub async fn load(conn: &mut PgConnection, id: Uuid, lock: Lock) -> Result<Contact> {
@@ -197,7 +197,7 @@ async fn email_taken(conn: &mut PgConnection, key: &str, except: Option<Uuid>) -
 }
 
 /// Maps a write that lost the race for an address to the conflict the check before it reports.
-fn email_conflict(e: sqlx::Error, contacts: &[Contact]) -> StoreError {
+fn email_conflict(e: sqlx::Error, contacts: &[&Contact]) -> StoreError {
     if !rows::is_unique_violation(&e, EMAIL_KEY_CONSTRAINT) {
         return backend(e);
     }
@@ -244,7 +244,7 @@ pub async fn create(
     events.extend(apply_suppression(&mut new, suppression.as_ref()));
     let tags = new.tags.clone();
     let (contact, _, _) = new.into_contact(Uuid::now_v7(), ctx.at);
-    insert_contacts(conn, std::slice::from_ref(&contact)).await?;
+    insert_contacts(conn, &[&contact]).await?;
     insert_timeline(conn, contact.id, ctx.at, &events).await?;
     set_groups(conn, contact.id, &groups, true, ctx).await?;
     set_tags(conn, contact.id, &tags, true, ctx).await?;
@@ -252,7 +252,7 @@ pub async fn create(
 }
 
 /// Inserts whole contacts, with one statement.
-pub async fn insert_contacts(conn: &mut PgConnection, contacts: &[Contact]) -> Result<()> {
+pub async fn insert_contacts(conn: &mut PgConnection, contacts: &[&Contact]) -> Result<()> {
     if contacts.is_empty() {
         return Ok(());
     }
@@ -345,7 +345,7 @@ pub async fn save_contact(conn: &mut PgConnection, c: &Contact) -> Result<()> {
     .bind(c.id)
     .execute(conn)
     .await
-    .map_err(|e| email_conflict(e, std::slice::from_ref(c)))?;
+    .map_err(|e| email_conflict(e, &[c]))?;
     Ok(())
 }
 
@@ -510,11 +510,17 @@ enum Members {
     Known(Option<Vec<Uuid>>),
 }
 
-/// Adds the filter's conditions on the contact `c`; the caller has written `... WHERE <cond>`.
+/// The text a filter searches for, if any.
+fn search_text(filter: &ContactFilter) -> Option<&str> {
+    filter.q.as_deref().map(str::trim).filter(|t| !t.is_empty())
+}
+
+/// Adds the filter's conditions on the contact whose id is `id`; the caller has written
+/// `... WHERE <cond>`, and joined the contact as `c` if the filter has a status or a text.
 /// Memberships are EXISTS conditions, answered from the (contact_id, ...) indexes alone, which
 /// Postgres runs as semi-joins: a page of the newest contacts stops after a few probes, and a
 /// count can walk the sets side by side in contact order.
-fn push_filter(q: &mut QueryBuilder<Postgres>, filter: &ContactFilter, members: Members) {
+fn push_filter(q: &mut QueryBuilder<Postgres>, filter: &ContactFilter, id: &str, members: Members) {
     if let Some(status) = filter.status {
         q.push(" AND c.status = ").push_bind(status.as_str());
     }
@@ -523,34 +529,33 @@ fn push_filter(q: &mut QueryBuilder<Postgres>, filter: &ContactFilter, members: 
     let lookup = matches!(members, Members::Lookup);
     match (filter.group, members) {
         (Some(root), Members::Lookup) => {
-            q.push(
-                " AND EXISTS (SELECT 1 FROM contact_groups cg WHERE cg.contact_id = c.id \
-                 AND cg.group_id = ANY(ARRAY(",
-            )
-            .push(SUBTREE)
+            q.push(format!(
+                " AND EXISTS (SELECT 1 FROM contact_groups cg WHERE cg.contact_id = {id} \
+                 AND cg.group_id = ANY(ARRAY({SUBTREE}"
+            ))
             .push_bind(root)
             .push(SUBTREE_END)
             .push(")))");
         }
         (_, Members::Known(Some(groups))) => {
-            q.push(
-                " AND EXISTS (SELECT 1 FROM contact_groups cg WHERE cg.contact_id = c.id \
-                 AND cg.group_id = ANY(",
-            )
+            q.push(format!(
+                " AND EXISTS (SELECT 1 FROM contact_groups cg WHERE cg.contact_id = {id} \
+                 AND cg.group_id = ANY("
+            ))
             .push_bind(groups)
             .push("))");
         }
         _ => {}
     }
     if let (Some(tag), true) = (&filter.tag, lookup) {
-        q.push(
-            " AND EXISTS (SELECT 1 FROM contact_tags ct WHERE ct.contact_id = c.id \
-             AND ct.tag_id = (SELECT id FROM tags WHERE name = ",
-        )
+        q.push(format!(
+            " AND EXISTS (SELECT 1 FROM contact_tags ct WHERE ct.contact_id = {id} \
+             AND ct.tag_id = (SELECT id FROM tags WHERE name = "
+        ))
         .push_bind(tag.clone())
         .push("))");
     }
-    if let Some(text) = filter.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+    if let Some(text) = search_text(filter) {
         // A prefix, so that the text_pattern_ops indexes answer it at any size.
         let pattern = format!("{}%", escape_like(&text.to_lowercase()));
         q.push(" AND (c.email_key LIKE ")
@@ -577,7 +582,7 @@ pub async fn list(
     let mut q = QueryBuilder::<Postgres>::new(format!(
         "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE 1 = 1"
     ));
-    push_filter(&mut q, filter, Members::Lookup);
+    push_filter(&mut q, filter, "c.id", Members::Lookup);
     if let Some(cursor) = page.cursor {
         q.push(" AND c.id < ").push_bind(cursor);
     }
@@ -607,7 +612,7 @@ pub async fn list(
 pub async fn count(conn: &mut PgConnection, filter: &ContactFilter) -> Result<u64> {
     if filter.tag.is_none() && filter.group.is_none() {
         let mut q = QueryBuilder::<Postgres>::new("SELECT count(*) FROM contacts c WHERE 1 = 1");
-        push_filter(&mut q, filter, Members::Lookup);
+        push_filter(&mut q, filter, "c.id", Members::Lookup);
         let n: i64 = q
             .build_query_scalar()
             .fetch_one(conn)
@@ -643,19 +648,31 @@ pub async fn count(conn: &mut PgConnection, filter: &ContactFilter) -> Result<u6
         ),
         None => None,
     };
-    // A tag is usually the smallest set, and its rows are stored in contact order.
-    let mut q = match tag {
-        Some(id) => {
+    // A tag is usually the smallest set, and its rows are stored in contact order. The contact
+    // row itself is only needed for its status or its names.
+    let contact = filter.status.is_some() || search_text(filter).is_some();
+    let (mut q, id) = match (tag, contact) {
+        (Some(tag), true) => {
             let mut q = QueryBuilder::<Postgres>::new(
                 "SELECT count(*) FROM contact_tags ct JOIN contacts c ON c.id = ct.contact_id \
                  WHERE ct.tag_id = ",
             );
-            q.push_bind(id);
-            q
+            q.push_bind(tag);
+            (q, "c.id")
         }
-        None => QueryBuilder::<Postgres>::new("SELECT count(*) FROM contacts c WHERE 1 = 1"),
+        (Some(tag), false) => {
+            let mut q = QueryBuilder::<Postgres>::new(
+                "SELECT count(*) FROM contact_tags ct WHERE ct.tag_id = ",
+            );
+            q.push_bind(tag);
+            (q, "ct.contact_id")
+        }
+        (None, _) => (
+            QueryBuilder::<Postgres>::new("SELECT count(*) FROM contacts c WHERE 1 = 1"),
+            "c.id",
+        ),
     };
-    push_filter(&mut q, filter, Members::Known(groups));
+    push_filter(&mut q, filter, id, Members::Known(groups));
     let mut tx = conn.begin().await.map_err(backend)?;
     // Measured at a million contacts on two cores: merge joins of index-only scans take half
     // the time of the hash joins the planner prefers, and parallel workers only add overhead to

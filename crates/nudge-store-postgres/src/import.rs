@@ -1,4 +1,4 @@
-//! One import batch: the lookups for the whole batch first, then multi-row inserts.
+//! One import batch: the lookups for the whole batch first, then one INSERT per table.
 
 use crate::contacts::{self, insert_contacts, insert_timeline, save_contact, suppressions};
 use crate::rows::{self, CONTACT_COLUMNS, backend};
@@ -61,7 +61,7 @@ pub async fn batch(
             contacts::set_groups(conn, row.contact.id, std::slice::from_ref(g), true, ctx).await?;
         }
     }
-    let created: Vec<Contact> = plan.created.iter().map(|r| r.contact.clone()).collect();
+    let created: Vec<&Contact> = plan.created.iter().map(|r| &r.contact).collect();
     insert_contacts(conn, &created).await?;
     insert_created_timelines(conn, &plan.created, at).await?;
     insert_created_tags(conn, &plan.created).await?;

@@ -714,8 +714,8 @@ impl Store for PgStore {
 
     async fn refresh_statistics(&self) -> Result<()> {
         // VACUUM as well as ANALYZE: it marks the new pages all-visible, and only then can
-        // filtered counts answer from the membership and status indexes alone instead of
-        // visiting a heap page per candidate. It reads only the pages changed since the last
+        // filtered counts answer from the membership indexes and the primary key alone instead
+        // of visiting a heap page per candidate. It reads only the pages changed since the last
         // run, and waits for no writer. The timeline is only ever read by contact through its
         // primary key, whatever its statistics say, so it is left to autovacuum.
         sqlx::raw_sql("VACUUM (ANALYZE) contacts, contact_groups, contact_tags")

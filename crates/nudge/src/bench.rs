@@ -213,7 +213,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// The process's peak resident memory, from Linux's `/proc/self/status`.
-fn peak_memory_kib() -> Option<u64> {
+pub(crate) fn peak_memory_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()

@@ -2,6 +2,7 @@
 //! wires the crates together; the work itself lives in the library crates.
 
 mod bench;
+mod bench_send;
 mod cli;
 mod delivery;
 mod dkim;

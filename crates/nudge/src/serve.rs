@@ -34,7 +34,10 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> anyhow::Result<ExitCod
         },
         Arc::clone(&secret),
     )
-    .with_smtp_defaults(delivery::smtp_defaults());
+    .with_smtp_defaults(delivery::smtp_defaults())
+    // As many attempts at once as the default relay keeps connections (4, see
+    // `delivery::parse_smtp_url`): one at a time would leave all but one idle.
+    .with_concurrency(4);
     let accounts = store
         .list_smtp_accounts()
         .await

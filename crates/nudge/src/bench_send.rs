@@ -1,0 +1,337 @@
+//! `nudge bench send`: queue N personalised, tracked campaign messages and dispatch them to an
+//! SMTP server, once without and once with an RSA-2048 DKIM key, on a temporary SQLite database
+//! (and on PostgreSQL when asked). Figures go to standard output.
+//!
+//! Every message of a run is queued first with the same `due_at` (the moment queueing starts),
+//! so "queued to accepted" is how long a message of a 100,000-message send waits behind the
+//! others plus its own attempt: its p99 is close to the length of the run, not the latency of a
+//! steady trickle.
+
+use anyhow::Context;
+use jiff::Timestamp;
+use nudge_core::{ContactInput, MessageClass, MessageStatus};
+use nudge_engine::{Clock, SystemClock};
+use nudge_mail::{Algorithm, Dispatcher, DkimKey, SenderSettings, SmtpRelay, Transport};
+use nudge_store::{
+    ContactFilter, DkimAlgorithm, ExistingPolicy, ImportOptions, ImportRow, MessageContent,
+    MessageFilter, NewDkimKey, NewMessage, PageRequest, RowOutcome, Store,
+};
+use nudge_store_postgres::PgStore;
+use nudge_store_sqlite::SqliteStore;
+use sqlx::Connection;
+use std::path::Path;
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const FROM_DOMAIN: &str = "bench.example.com";
+
+pub struct SendArgs<'a> {
+    pub messages: u64,
+    pub smtp_url: &'a str,
+    pub connections: usize,
+    pub postgres: Option<&'a str>,
+    pub reference: Option<&'a Path>,
+}
+
+pub async fn send(args: SendArgs<'_>) -> anyhow::Result<ExitCode> {
+    let dir = tempfile::tempdir().context("could not make a temporary directory")?;
+    if let Some(script) = args.reference {
+        reference(script, args.connections)?;
+    }
+    for dkim in [false, true] {
+        let label = if dkim {
+            "sqlite, DKIM rsa-2048"
+        } else {
+            "sqlite, no DKIM"
+        };
+        let db = dir.path().join(format!("bench-send-{dkim}.db"));
+        let store = SqliteStore::open(&db).await?;
+        run(label, Arc::new(store), &args, dkim).await?;
+    }
+    if let Some(url) = args.postgres {
+        for dkim in [false, true] {
+            let label = if dkim {
+                "postgres, DKIM rsa-2048"
+            } else {
+                "postgres, no DKIM"
+            };
+            let schema = format!("bench_{}", uuid::Uuid::now_v7().simple());
+            let mut admin = sqlx::PgConnection::connect(url)
+                .await
+                .with_context(|| format!("could not connect to {url}"))?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                .execute(&mut admin)
+                .await?;
+            let options = sqlx::postgres::PgConnectOptions::from_str(url)?
+                .options([("search_path", schema.as_str())]);
+            let result = match PgStore::connect_with(options).await {
+                Ok(store) => run(label, Arc::new(store), &args, dkim).await,
+                Err(e) => Err(e.into()),
+            };
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                .execute(&mut admin)
+                .await?;
+            result?;
+        }
+    }
+    println!(
+        "peak memory (VmHWM, whole process): {} MiB",
+        crate::bench::peak_memory_kib().unwrap_or(0) / 1024
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Postfix's own load client against its own sink, same size and connections: the ceiling.
+fn reference(script: &Path, connections: usize) -> anyhow::Result<()> {
+    println!(
+        "reference: bash {} --size 2048 --sessions {connections}",
+        script.display()
+    );
+    let output = std::process::Command::new("bash")
+        .arg(script)
+        .args(["--size", "2048", "--sessions", &connections.to_string()])
+        .output()
+        .with_context(|| format!("could not run {}", script.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    match stdout.lines().rev().find(|l| !l.trim().is_empty()) {
+        Some(line) => println!("reference: {line}"),
+        None => println!(
+            "reference: no figure ({})",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ),
+    }
+    Ok(())
+}
+
+async fn run(
+    backend: &str,
+    store: Arc<dyn Store>,
+    args: &SendArgs<'_>,
+    dkim: bool,
+) -> anyhow::Result<()> {
+    let n = args.messages;
+    let started = Instant::now();
+    let contacts = create_contacts(&store, n).await?;
+    println!(
+        "[{backend}] {} contacts in {:.1} s",
+        contacts.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if dkim {
+        let generated = DkimKey::generate(FROM_DOMAIN, "bench", Algorithm::Rsa2048)
+            .map_err(|e| anyhow::anyhow!("could not make a DKIM key: {e}"))?;
+        store
+            .save_dkim_key(NewDkimKey {
+                domain: FROM_DOMAIN.to_owned(),
+                selector: "bench".to_owned(),
+                algorithm: DkimAlgorithm::Rsa,
+                private_key_pem: generated.pem,
+            })
+            .await?;
+    }
+
+    // Everything is due at the same instant, when queueing starts, so the latency figure also
+    // holds the queueing time (see the module comment for what it then means).
+    let clock = SystemClock;
+    let queue_started = Instant::now();
+    let due = clock.now();
+    for (i, contact) in contacts.iter().enumerate() {
+        let message = NewMessage {
+            contact_id: *contact,
+            class: MessageClass::Campaign,
+            content: MessageContent {
+                subject: "{{ first_name | default(\"there\") }}, our news of the week".into(),
+                html: HTML.into(),
+                text: None,
+                from_email: None,
+                from_name: Some("Nudge bench".into()),
+            },
+            idempotency_key: format!("bench-{i}"),
+            due_at: due,
+        };
+        store.queue_message(message, clock.now()).await?;
+    }
+    println!(
+        "[{backend}] queued {} messages in {:.1} s",
+        contacts.len(),
+        queue_started.elapsed().as_secs_f64()
+    );
+
+    let mut settings = crate::delivery::parse_smtp_url(args.smtp_url)?;
+    settings.pool_size = args.connections;
+    let transport: Arc<dyn Transport> = Arc::new(SmtpRelay::new(settings));
+    let secret: Arc<[u8]> = Arc::from(vec![7u8; 32]);
+    let dispatcher = Dispatcher::new(
+        Arc::clone(&store),
+        Arc::new(SystemClock),
+        transport,
+        SenderSettings {
+            from_email: nudge_core::Email::parse(&format!("news@{FROM_DOMAIN}"))
+                .map_err(|e| anyhow::anyhow!("the bench sender: {e}"))?,
+            from_name: None,
+            public_url: "https://news.bench.example.com".into(),
+            tracking: true,
+        },
+        secret,
+    )
+    .with_concurrency(args.connections);
+
+    let cpu_before = cpu_seconds();
+    let dispatch_started = Instant::now();
+    let dispatch_start = clock.now();
+    // Bounded: a sink that refuses everything leaves retries scheduled minutes ahead.
+    let deadline = dispatch_started + Duration::from_secs(60 + n / 50);
+    loop {
+        let attempted = dispatcher.run_once().await?;
+        if attempted > 0 {
+            continue;
+        }
+        match store.next_due().await? {
+            None => break,
+            Some(_) if Instant::now() > deadline => break,
+            Some(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    let elapsed = dispatch_started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds().zip(cpu_before).map(|(a, b)| a - b);
+
+    let (mut latencies, mut waits, statuses) = outcomes(&store, dispatch_start).await?;
+    latencies.sort_unstable_by(f64::total_cmp);
+    waits.sort_unstable_by(f64::total_cmp);
+    let sent = latencies.len();
+    println!(
+        "[{backend}] dispatched over {} connection(s): {sent} sent of {n} in {elapsed:.1} s = {:.0} messages/s ({statuses})",
+        args.connections,
+        sent as f64 / elapsed.max(1e-9),
+    );
+    println!(
+        "[{backend}] queued->accepted: p50 {:.0} ms, p99 {:.0} ms",
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99)
+    );
+    println!(
+        "[{backend}] dispatch start->accepted (without the queueing time): p50 {:.0} ms, p99 {:.0} ms",
+        percentile(&waits, 0.50),
+        percentile(&waits, 0.99)
+    );
+    if let Some(cpu) = cpu {
+        println!(
+            "[{backend}] CPU (user+system, whole process): {:.2} s per 1,000 messages",
+            cpu / (sent.max(1) as f64 / 1000.0)
+        );
+    }
+    println!(
+        "[{backend}] peak memory so far (VmHWM): {} MiB",
+        crate::bench::peak_memory_kib().unwrap_or(0) / 1024
+    );
+    Ok(())
+}
+
+const HTML: &str = "<html><body><h1>Hello {{ first_name | default(\"there\") }}!</h1>\
+<p>This week: <a href=\"https://example.com/news\">the news</a>, \
+<a href=\"https://example.com/offer\">an offer</a> and \
+<a href=\"https://example.com/blog\">the blog</a>.</p>\
+<p>Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut \
+labore et dolore magna aliqua. Ut enim ad minim veniam, quis nostrud exercitation ullamco laboris \
+nisi ut aliquip ex ea commodo consequat. Duis aute irure dolor in reprehenderit in voluptate velit \
+esse cillum dolore eu fugiat nulla pariatur.</p>\
+<p><a href=\"{{ unsubscribe_url }}\">Unsubscribe</a></p></body></html>";
+
+/// Imports `n` subscribed contacts in batches of 2,000 and returns their ids.
+async fn create_contacts(store: &Arc<dyn Store>, n: u64) -> anyhow::Result<Vec<uuid::Uuid>> {
+    const FIRST: [&str; 6] = ["Anna", "Jan", "Lotte", "Jürgen", "Yael", "Noa"];
+    let options = ImportOptions {
+        existing: ExistingPolicy::Skip,
+        group: None,
+        dry_run: false,
+    };
+    let mut line = 1;
+    while line <= n {
+        let end = (line + 2000).min(n + 1);
+        let rows = (line..end)
+            .map(|i| ImportRow {
+                line: i + 1,
+                input: ContactInput {
+                    email: Some(format!("reader{i}@example.com")),
+                    first_name: Some(FIRST[(i % 6) as usize].to_owned()),
+                    status: Some("subscribed".into()),
+                    ..ContactInput::default()
+                },
+            })
+            .collect();
+        let outcomes = store.import_batch(rows, &options, Timestamp::now()).await?;
+        if let Some(RowOutcome::Rejected(why)) = outcomes
+            .iter()
+            .find(|o| matches!(o, RowOutcome::Rejected(_)))
+        {
+            anyhow::bail!("a generated contact was rejected: {why}");
+        }
+        line = end;
+    }
+    let mut ids = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+    let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+    loop {
+        let got = store.list_contacts(&ContactFilter::default(), page).await?;
+        ids.extend(got.items.iter().map(|r| r.contact.id));
+        match got.next_cursor {
+            Some(cursor) => page = PageRequest::after(PageRequest::MAX_LIMIT, cursor),
+            None => break,
+        }
+    }
+    Ok(ids)
+}
+
+/// The queued-to-accepted and dispatch-start-to-accepted times of sent messages in
+/// milliseconds, and a count per status.
+async fn outcomes(
+    store: &Arc<dyn Store>,
+    dispatch_start: Timestamp,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>, String)> {
+    let mut latencies = Vec::new();
+    let mut waits = Vec::new();
+    let mut counts = std::collections::BTreeMap::<&str, u64>::new();
+    let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+    loop {
+        let got = store.list_messages(&MessageFilter::default(), page).await?;
+        for m in &got.items {
+            *counts.entry(m.status.as_str()).or_default() += 1;
+            if let (MessageStatus::Sent, Some(sent)) = (m.status, m.sent_at) {
+                latencies.push(sent.duration_since(m.due_at).as_secs_f64() * 1000.0);
+                waits.push(sent.duration_since(dispatch_start).as_secs_f64() * 1000.0);
+            }
+        }
+        match got.next_cursor {
+            Some(cursor) => page = PageRequest::after(PageRequest::MAX_LIMIT, cursor),
+            None => break,
+        }
+    }
+    let summary = counts
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok((latencies, waits, summary))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// This process's user + system CPU time, from `/proc/self/stat` (fields 14 and 15, in clock
+/// ticks of 1/100 s, which is what Linux reports to user space on every common architecture).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may hold spaces; the fields after its closing parenthesis
+    // start at field 3.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
