@@ -89,6 +89,10 @@ impl MessageClass {
             MessageClass::Transactional => "transactional",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
 }
 
 /// Why the gate refused a message; recorded on the skipped message and the timeline.
@@ -128,6 +132,10 @@ impl SkipRule {
             SkipRule::Complained => "complained",
             SkipRule::PendingNotAllowed => "pending_not_allowed",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
 }
 

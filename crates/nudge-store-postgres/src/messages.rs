@@ -40,17 +40,11 @@ fn corrupt(what: &str, value: impl std::fmt::Display) -> StoreError {
 }
 
 fn class_of(s: &str) -> Result<MessageClass> {
-    MessageClass::ALL
-        .into_iter()
-        .find(|c| c.as_str() == s)
-        .ok_or_else(|| corrupt("class", s))
+    MessageClass::parse(s).ok_or_else(|| corrupt("class", s))
 }
 
 fn rule_of(s: &str) -> Result<SkipRule> {
-    SkipRule::ALL
-        .into_iter()
-        .find(|r| r.as_str() == s)
-        .ok_or_else(|| corrupt("skip rule", s))
+    SkipRule::parse(s).ok_or_else(|| corrupt("skip rule", s))
 }
 
 fn message(r: &PgRow) -> Result<Message> {

@@ -97,10 +97,6 @@ pub struct MessageQuery {
     pub class: Option<String>,
 }
 
-fn parse_class(raw: &str) -> Option<MessageClass> {
-    MessageClass::ALL.into_iter().find(|c| c.as_str() == raw)
-}
-
 fn filter(query: &MessageQuery) -> Result<MessageFilter, AppError> {
     let mut errors = nudge_core::FieldErrors::new();
     let mut filter = MessageFilter::default();
@@ -116,7 +112,7 @@ fn filter(query: &MessageQuery) -> Result<MessageFilter, AppError> {
             .ok();
     }
     if let Some(raw) = query.class.as_deref().filter(|s| !s.is_empty()) {
-        filter.class = parse_class(raw);
+        filter.class = MessageClass::parse(raw);
         if filter.class.is_none() {
             errors.add(
                 "class",
@@ -172,7 +168,7 @@ async fn send_message(
     let mut errors = nudge_core::FieldErrors::new();
     let class = match body.class.as_deref() {
         None => MessageClass::Transactional,
-        Some(raw) => parse_class(raw).unwrap_or_else(|| {
+        Some(raw) => MessageClass::parse(raw).unwrap_or_else(|| {
             errors.add(
                 "class",
                 "must be one of campaign, automation, transactional",
