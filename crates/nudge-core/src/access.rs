@@ -65,10 +65,16 @@ pub enum Scope {
     /// Creating, changing and deleting stored email templates.
     #[serde(rename = "templates:write")]
     TemplatesWrite,
+    /// Sequences, forms and the enrolment overview.
+    #[serde(rename = "automations:read")]
+    AutomationsRead,
+    /// Creating and changing sequences and forms, starting sequences and acting on enrolments.
+    #[serde(rename = "automations:write")]
+    AutomationsWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 10] = [
+    pub const ALL: [Scope; 12] = [
         Scope::ContactsRead,
         Scope::ContactsWrite,
         Scope::ContactsErase,
@@ -79,6 +85,8 @@ impl Scope {
         Scope::SettingsWrite,
         Scope::TemplatesRead,
         Scope::TemplatesWrite,
+        Scope::AutomationsRead,
+        Scope::AutomationsWrite,
     ];
     pub const EVERY: &'static str = "*";
 
@@ -94,6 +102,8 @@ impl Scope {
             Scope::SettingsWrite => "settings:write",
             Scope::TemplatesRead => "templates:read",
             Scope::TemplatesWrite => "templates:write",
+            Scope::AutomationsRead => "automations:read",
+            Scope::AutomationsWrite => "automations:write",
         }
     }
 

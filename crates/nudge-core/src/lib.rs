@@ -9,8 +9,10 @@ pub mod contact;
 pub mod email;
 pub mod error;
 pub mod field;
+pub mod form;
 pub mod group;
 pub mod message;
+pub mod sequence;
 pub mod smtp;
 pub mod status;
 pub mod tag;
@@ -24,6 +26,10 @@ pub use error::FieldErrors;
 pub use field::{FieldDef, FieldKey, FieldType};
 pub use group::GroupTree;
 pub use message::{MessageStatus, ReplyClass, RetryPolicy};
+pub use sequence::{
+    Condition, Delay, EnrolmentAction, EnrolmentState, EnrolmentStatus, SendingWindow, SequenceDef,
+    Step, Suspension,
+};
 pub use smtp::{SmtpAccountInput, SmtpAccountSettings, SmtpTls};
 pub use status::{ChangeSource, MessageClass, SendDecision, SkipRule, Status, send_gate};
 pub use tag::TagName;

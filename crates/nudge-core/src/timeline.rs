@@ -26,10 +26,14 @@ pub enum TimelineKind {
     EmailBounced,
     EmailOpened,
     EmailClicked,
+    FormSubmitted,
+    SequenceEntered,
+    SequenceChanged,
+    SequenceLeft,
 }
 
 impl TimelineKind {
-    pub const ALL: [TimelineKind; 18] = [
+    pub const ALL: [TimelineKind; 22] = [
         TimelineKind::ContactCreated,
         TimelineKind::SuppressionMatched,
         TimelineKind::FieldChanged,
@@ -48,6 +52,10 @@ impl TimelineKind {
         TimelineKind::EmailBounced,
         TimelineKind::EmailOpened,
         TimelineKind::EmailClicked,
+        TimelineKind::FormSubmitted,
+        TimelineKind::SequenceEntered,
+        TimelineKind::SequenceChanged,
+        TimelineKind::SequenceLeft,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +78,10 @@ impl TimelineKind {
             TimelineKind::EmailBounced => "email_bounced",
             TimelineKind::EmailOpened => "email_opened",
             TimelineKind::EmailClicked => "email_clicked",
+            TimelineKind::FormSubmitted => "form_submitted",
+            TimelineKind::SequenceEntered => "sequence_entered",
+            TimelineKind::SequenceChanged => "sequence_changed",
+            TimelineKind::SequenceLeft => "sequence_left",
         }
     }
 
@@ -98,6 +110,69 @@ pub struct TimelineEntry {
 }
 
 impl TimelineEvent {
+    pub fn form_submitted(form_id: Uuid, form: &str, ip: Option<&str>, created: bool) -> Self {
+        Self {
+            kind: TimelineKind::FormSubmitted,
+            summary: format!("Submitted the form {form}"),
+            data: json!({ "form_id": form_id, "form": form, "ip": ip, "created": created }),
+        }
+    }
+
+    /// `how`: `form`, `start_group`, `condition`, `manual` or `api`.
+    pub fn sequence_entered(sequence_id: Uuid, name: &str, how: &str) -> Self {
+        Self {
+            kind: TimelineKind::SequenceEntered,
+            summary: format!("Entered the sequence {name} ({how})"),
+            data: json!({ "sequence_id": sequence_id, "sequence": name, "how": how }),
+        }
+    }
+
+    /// An enrolment was suspended, resumed, paused, reactivated or postponed, or now waits.
+    pub fn sequence_changed(
+        sequence_id: Uuid,
+        name: &str,
+        status: crate::sequence::EnrolmentStatus,
+        reason: Option<&str>,
+    ) -> Self {
+        let mut summary = format!("Sequence {name}: {}", status.as_str());
+        if let Some(reason) = reason {
+            summary.push_str(&format!(" ({reason})"));
+        }
+        Self {
+            kind: TimelineKind::SequenceChanged,
+            summary,
+            data: json!({
+                "sequence_id": sequence_id,
+                "sequence": name,
+                "status": status.as_str(),
+                "reason": reason,
+            }),
+        }
+    }
+
+    /// The enrolment completed or was cancelled.
+    pub fn sequence_left(
+        sequence_id: Uuid,
+        name: &str,
+        status: crate::sequence::EnrolmentStatus,
+        reason: Option<&str>,
+    ) -> Self {
+        let mut summary = format!("Left the sequence {name} ({})", status.as_str());
+        if let Some(reason) = reason {
+            summary.push_str(&format!(": {reason}"));
+        }
+        Self {
+            kind: TimelineKind::SequenceLeft,
+            summary,
+            data: json!({
+                "sequence_id": sequence_id,
+                "sequence": name,
+                "status": status.as_str(),
+                "reason": reason,
+            }),
+        }
+    }
+
     pub fn contact_created(source: &str) -> Self {
         Self {
             kind: TimelineKind::ContactCreated,

@@ -13,6 +13,8 @@ pub enum Purpose {
     Unsubscribe,
     /// The open pixel.
     Open,
+    /// A double opt-in confirmation; the id is the contact's.
+    Confirm,
 }
 
 impl Purpose {
@@ -20,6 +22,7 @@ impl Purpose {
         match self {
             Purpose::Unsubscribe => b"unsubscribe",
             Purpose::Open => b"open",
+            Purpose::Confirm => b"confirm",
         }
     }
 }

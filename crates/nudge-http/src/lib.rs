@@ -9,9 +9,11 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod forms;
 mod metrics;
 mod openapi;
 pub mod public;
+pub mod test_clock;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -37,6 +39,13 @@ pub struct AppState {
     pub secret: Arc<[u8]>,
     /// Woken when a message is queued, so that it goes out without waiting for the next pass.
     pub wake: Option<Arc<tokio::sync::Notify>>,
+    /// Woken when a change may have made engine work due now (a form submission, a start).
+    pub engine_wake: Option<Arc<tokio::sync::Notify>>,
+    /// Present only under `nudge serve --test-clock`: the `/api/v1/test-clock` paths exist then.
+    pub test_clock: Option<Arc<test_clock::TestClockDriver>>,
+    /// The public URL links and form snippets start with (`--public-url`); empty makes them
+    /// relative to this server.
+    pub public_url: String,
 }
 
 impl AppState {
@@ -47,6 +56,9 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             secret,
             wake: None,
+            engine_wake: None,
+            test_clock: None,
+            public_url: String::new(),
         }
     }
 
@@ -54,16 +66,46 @@ impl AppState {
         self.wake = Some(wake);
         self
     }
+
+    pub fn with_engine_wake(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
+        self.engine_wake = Some(wake);
+        self
+    }
+
+    pub fn with_test_clock(mut self, driver: Arc<test_clock::TestClockDriver>) -> Self {
+        self.test_clock = Some(driver);
+        self
+    }
+
+    pub fn with_public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = url.into();
+        self
+    }
+
+    /// Tells the engine and the dispatcher that work may be due now.
+    pub fn wake_workers(&self) {
+        for wake in [&self.engine_wake, &self.wake].into_iter().flatten() {
+            wake.notify_one();
+        }
+    }
 }
 
 /// The whole application as one router.
 pub fn app(state: AppState) -> Router {
-    let (api, doc) = OpenApiRouter::with_openapi(openapi::base())
+    let mut api = OpenApiRouter::with_openapi(openapi::base());
+    // Without `--test-clock` the test-clock paths do not exist, not even in the document.
+    if state.test_clock.is_some() {
+        api = api.merge(test_clock::router());
+    }
+    let (api, doc) = api
         .merge(api::contacts::router())
         .merge(api::lists::router())
         .merge(api::messages::router())
         .merge(api::smtp_accounts::router())
         .merge(api::templates::router())
+        .merge(api::sequences::router())
+        .merge(api::enrolments::router())
+        .merge(api::forms::router())
         .split_for_parts();
     let doc = Arc::new(openapi::finish(doc));
     let api = api
@@ -100,6 +142,7 @@ pub fn app(state: AppState) -> Router {
         .route("/o/{token}", get(public::open_pixel))
         .route("/c/{token}", get(public::click))
         .route("/metrics", get(metrics))
+        .merge(forms::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::count_responses,

@@ -109,7 +109,7 @@ fn texts_for(language: Option<&str>) -> &'static Texts {
         .unwrap_or(&TEXTS[0])
 }
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

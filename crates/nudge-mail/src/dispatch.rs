@@ -216,7 +216,7 @@ impl Dispatcher {
 
     /// Runs passes until `stop` resolves, sleeping between them until the next due message (at
     /// most a second, so that messages queued by other processes are seen) or a wake-up.
-    pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
+    pub async fn run(&self, stop: impl std::future::Future<Output = ()>) {
         tokio::pin!(stop);
         loop {
             let worked = match self.run_once().await {
@@ -265,6 +265,28 @@ impl Dispatcher {
         if let SendDecision::Skipped(rule) = nudge_core::send_gate(contact.status, message.class) {
             return Delivery::Skipped(rule);
         }
+        // A form's notification to its owner is about this contact but addressed to the owner:
+        // it goes to the address it was queued for, and a refusal there says nothing about the
+        // contact's own address.
+        let notification = match Email::parse(&message.to_email) {
+            Ok(to)
+                if message.class == MessageClass::Transactional
+                    && to.key() != contact.email.key() =>
+            {
+                Some(to)
+            }
+            _ => None,
+        };
+        let to = match &notification {
+            Some(owner) => Mailbox {
+                name: None,
+                email: owner.clone(),
+            },
+            None => Mailbox {
+                name: Some(contact.display_name()).filter(|n| *n != contact.email.as_str()),
+                email: contact.email.clone(),
+            },
+        };
         let fields = match self.store.list_fields().await {
             Ok(f) => f,
             Err(e) => return self.retry_or_fail(message, format!("storage: {e}")),
@@ -311,7 +333,7 @@ impl Dispatcher {
             let reuse = built.take().filter(|(s, _)| *s == sender);
             let message_bytes = match reuse {
                 Some((_, b)) => b,
-                None => match self.build(message, &contact, &template, &sender).await {
+                None => match self.build(message, &contact, &to, &template, &sender).await {
                     Ok(b) => b,
                     Err(outcome) => return outcome,
                 },
@@ -343,7 +365,7 @@ impl Dispatcher {
                 Err(DeliveryError::Permanent { reply, recipient }) => {
                     return Delivery::Failed {
                         error: reply,
-                        bounce: recipient,
+                        bounce: recipient && notification.is_none(),
                     };
                 }
             }
@@ -385,6 +407,7 @@ impl Dispatcher {
         &self,
         message: &Message,
         contact: &Contact,
+        to: &Mailbox,
         template: &Template,
         sender: &Sender,
     ) -> Result<Built, Delivery> {
@@ -394,12 +417,17 @@ impl Dispatcher {
         let base = self.sender.public_url.trim_end_matches('/');
         let unsubscribe_url = format!("{base}/unsubscribe/{token}");
         let preferences_url = format!("{base}/preferences/{token}");
+        let confirm_url = format!(
+            "{base}/confirm/{}",
+            sign(&self.secret, Purpose::Confirm, contact.id)
+        );
         let rendered = match template.render(&RenderContext {
             contact,
             sender_name: from_name.as_deref().unwrap_or_default(),
             sender_email: from_email.as_str(),
             unsubscribe_url: &unsubscribe_url,
             preferences_url: &preferences_url,
+            confirm_url: &confirm_url,
         }) {
             Ok(r) => r,
             Err(e) => {
@@ -433,10 +461,7 @@ impl Dispatcher {
                 name: from_name,
                 email: from_email,
             },
-            to: Mailbox {
-                name: Some(contact.display_name()).filter(|n| *n != contact.email.as_str()),
-                email: contact.email.clone(),
-            },
+            to: to.clone(),
             return_path,
             subject: rendered.subject,
             html,
@@ -479,7 +504,7 @@ impl Dispatcher {
         Ok(Built {
             envelope: Envelope {
                 mail_from: outgoing.return_path.to_string(),
-                rcpt_to: contact.email.to_string(),
+                rcpt_to: to.email.to_string(),
             },
             message_id: outgoing.message_id(),
             bytes,

@@ -12,6 +12,7 @@
 //! | `fields.<key>` | every custom field defined when the template was checked, or none |
 //! | `sender.name`, `sender.email` | the sending account's name and address |
 //! | `unsubscribe_url`, `preferences_url` | the contact's signed links |
+//! | `confirm_url` | the contact's signed double opt-in link |
 //!
 //! Nothing else exists: an unknown top-level name is refused at save time even in a branch the
 //! sample render does not take, and any use of an undefined value (`{{ contact.frist_name }}`)
@@ -44,7 +45,7 @@ const SUBJECT: &str = "subject";
 const HTML: &str = "html";
 const TEXT: &str = "text";
 
-const TOP_LEVEL: [&str; 8] = [
+const TOP_LEVEL: [&str; 9] = [
     "contact",
     "first_name",
     "last_name",
@@ -53,6 +54,7 @@ const TOP_LEVEL: [&str; 8] = [
     "sender",
     "unsubscribe_url",
     "preferences_url",
+    "confirm_url",
 ];
 
 /// A checked template, ready to render for any contact.
@@ -71,6 +73,7 @@ pub struct RenderContext<'a> {
     pub sender_email: &'a str,
     pub unsubscribe_url: &'a str,
     pub preferences_url: &'a str,
+    pub confirm_url: &'a str,
 }
 
 /// A rendered message: one-line subject, CSS-inlined HTML and a plain-text part.
@@ -163,6 +166,7 @@ impl Template {
             sender_email: ctx.sender_email,
             unsubscribe_url: ctx.unsubscribe_url,
             preferences_url: ctx.preferences_url,
+            confirm_url: ctx.confirm_url,
         });
         let subject = self.render_part(SUBJECT, &vars)?;
         let html = inline_css(&self.render_part(HTML, &vars)?)?;
@@ -255,6 +259,7 @@ struct Vars<'a> {
     sender_email: &'a str,
     unsubscribe_url: &'a str,
     preferences_url: &'a str,
+    confirm_url: &'a str,
 }
 
 fn variables(vars: &Vars<'_>) -> Value {
@@ -277,6 +282,7 @@ fn variables(vars: &Vars<'_>) -> Value {
         sender => context! { name => vars.sender_name, email => vars.sender_email },
         unsubscribe_url => vars.unsubscribe_url,
         preferences_url => vars.preferences_url,
+        confirm_url => vars.confirm_url,
     }
 }
 
@@ -304,6 +310,7 @@ fn sample(fields: &[FieldDef], filled: bool) -> Value {
         sender_email: "sender@example.com",
         unsubscribe_url: "https://example.com/unsubscribe/sample",
         preferences_url: "https://example.com/preferences/sample",
+        confirm_url: "https://example.com/confirm/sample",
     })
 }
 
@@ -467,6 +474,7 @@ mod tests {
                 sender_email: "news@nudge.example",
                 unsubscribe_url: "https://nudge.example/unsubscribe/t0k",
                 preferences_url: "https://nudge.example/preferences/t0k?a=1&b=2",
+                confirm_url: "https://nudge.example/confirm/c0n",
             })
             .unwrap()
     }

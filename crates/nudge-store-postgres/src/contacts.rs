@@ -497,8 +497,8 @@ pub async fn set_tags(
 }
 
 /// The ids of a group and all groups below it.
-const SUBTREE: &str = "WITH RECURSIVE sel(id) AS (SELECT ";
-const SUBTREE_END: &str = "::uuid UNION SELECT g.id FROM groups g JOIN sel ON g.parent_id = sel.id) \
+pub const SUBTREE: &str = "WITH RECURSIVE sel(id) AS (SELECT ";
+pub const SUBTREE_END: &str = "::uuid UNION SELECT g.id FROM groups g JOIN sel ON g.parent_id = sel.id) \
      SELECT id FROM sel";
 
 /// How a filter's group and tag conditions find their ids.

@@ -8,19 +8,27 @@
 //! since the cycle check reads the whole tree.
 
 mod contacts;
+mod engine;
+mod forms;
 mod import;
 mod messages;
 mod rows;
+mod sequences;
 mod settings;
 mod templates;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use nudge_core::{ContactInput, ContactPatch, FieldDef, Status, TimelineEntry};
+use nudge_core::form::FormDef;
+use nudge_core::{
+    ContactInput, ContactPatch, EnrolmentAction, FieldDef, SequenceDef, Status, TimelineEntry,
+};
 use nudge_store::{
-    ApiKey, ChangeContext, ContactFilter, ContactRecord, Group, GroupPatch, ImportOptions,
-    ImportRow, Memberships, NewApiKey, NewUser, Page, PageRequest, Result, RowOutcome, Store,
-    StoreError, Suppression, Tag, User,
+    ApiKey, ChangeContext, ContactFilter, ContactRecord, Enrolment, EnrolmentFilter,
+    EnrolmentOrder, FormRecord, FormSubmission, Group, GroupPatch, ImportOptions, ImportRow,
+    Memberships, NewApiKey, NewUser, Page, PageRequest, Result, RowOutcome, SequenceRecord,
+    StartOutcome, StartTarget, StepOutcome, Store, StoreError, SubmissionOutcome, Suppression, Tag,
+    User,
 };
 use rows::{backend, pg_ts};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -29,7 +37,8 @@ use uuid::Uuid;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// How often an import batch runs again after losing a race for an address.
+/// How often an import batch (or a form submission) runs again after losing a race for an
+/// address.
 const IMPORT_ATTEMPTS: u32 = 3;
 
 #[derive(Clone)]
@@ -418,6 +427,30 @@ impl Store for PgStore {
                 message: format!(
                     "the group still has {children} subgroup(s) and {members} contact(s); \
                      move or remove them first"
+                ),
+            });
+        }
+        // A sequence that starts from the group or a form that offers or adds it would keep a
+        // dangling id; they are changed first, like a group's members.
+        let sequences: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM sequence_start_groups WHERE group_id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?;
+        let forms: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM forms WHERE strpos(definition::text, $1) > 0")
+                .bind(id.to_string())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?;
+        if sequences > 0 || forms > 0 {
+            return Err(StoreError::Conflict {
+                code: "group_in_use",
+                field: None,
+                message: format!(
+                    "the group starts {sequences} sequence(s) and is used by {forms} form(s); \
+                     take it out of them first"
                 ),
             });
         }
@@ -854,5 +887,194 @@ impl Store for PgStore {
                 }
             }
         }
+    }
+
+    async fn create_sequence(&self, def: SequenceDef, at: Timestamp) -> Result<SequenceRecord> {
+        let mut tx = self.write().await?;
+        let created = sequences::create(&mut tx, def, at).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(created)
+    }
+
+    async fn list_sequences(&self) -> Result<Vec<SequenceRecord>> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        sequences::list(&mut conn).await
+    }
+
+    async fn get_sequence(&self, id: Uuid) -> Result<SequenceRecord> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        sequences::get(&mut conn, id, Lock::None).await
+    }
+
+    async fn update_sequence(
+        &self,
+        id: Uuid,
+        def: SequenceDef,
+        at: Timestamp,
+    ) -> Result<SequenceRecord> {
+        let mut tx = self.write().await?;
+        let updated = sequences::update(&mut tx, id, def, at).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(updated)
+    }
+
+    async fn delete_sequence(&self, id: Uuid) -> Result<()> {
+        // One statement (the enrolments go by cascade), atomic on its own.
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        sequences::delete(&mut conn, id).await
+    }
+
+    async fn start_sequence(
+        &self,
+        sequence_id: Uuid,
+        target: StartTarget,
+        at: Timestamp,
+    ) -> Result<StartOutcome> {
+        let mut tx = self.write().await?;
+        let outcome = sequences::start(&mut tx, sequence_id, target, at).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(outcome)
+    }
+
+    async fn list_enrolments(
+        &self,
+        filter: &EnrolmentFilter,
+        order: EnrolmentOrder,
+        page: PageRequest,
+    ) -> Result<Page<Enrolment>> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        sequences::list_enrolments(&mut conn, filter, order, page).await
+    }
+
+    async fn get_enrolment(&self, id: Uuid) -> Result<Enrolment> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        sequences::get_enrolment(&mut conn, id).await
+    }
+
+    async fn change_enrolment(
+        &self,
+        id: Uuid,
+        action: EnrolmentAction,
+        at: Timestamp,
+    ) -> Result<Enrolment> {
+        let mut tx = self.write().await?;
+        let changed = sequences::change(&mut tx, id, action, at).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(changed)
+    }
+
+    async fn claim_due_enrolments(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        owner: &str,
+        lease: jiff::SignedDuration,
+    ) -> Result<Vec<Uuid>> {
+        // One statement, atomic on its own: no transaction around it.
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        engine::claim_due(&mut conn, now, limit, owner, lease).await
+    }
+
+    async fn run_steps(
+        &self,
+        ids: &[Uuid],
+        owner: &str,
+        at: Timestamp,
+    ) -> Result<Vec<StepOutcome>> {
+        let mut tx = self.write().await?;
+        let outcomes = engine::run_steps(&mut tx, ids, owner, at).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(outcomes)
+    }
+
+    async fn claim_jobs(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        owner: &str,
+        lease: jiff::SignedDuration,
+    ) -> Result<Vec<i64>> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        engine::claim_jobs(&mut conn, now, limit, owner, lease).await
+    }
+
+    async fn run_jobs(&self, ids: &[i64], owner: &str, at: Timestamp) -> Result<u64> {
+        let mut tx = self.write().await?;
+        let ran = engine::run_jobs(&mut tx, ids, owner, at).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(ran)
+    }
+
+    async fn next_engine_due(&self) -> Result<Option<Timestamp>> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        engine::next_due(&mut conn).await
+    }
+
+    async fn create_form(&self, def: FormDef, at: Timestamp) -> Result<FormRecord> {
+        let mut tx = self.write().await?;
+        let created = forms::create(&mut tx, def, at).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(created)
+    }
+
+    async fn list_forms(&self) -> Result<Vec<FormRecord>> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        forms::list(&mut conn).await
+    }
+
+    async fn get_form(&self, id: Uuid) -> Result<FormRecord> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        forms::get(&mut conn, id).await
+    }
+
+    async fn form_by_slug(&self, slug: &str) -> Result<FormRecord> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        forms::by_slug(&mut conn, slug).await
+    }
+
+    async fn update_form(&self, id: Uuid, def: FormDef, at: Timestamp) -> Result<FormRecord> {
+        let mut tx = self.write().await?;
+        let updated = forms::update(&mut tx, id, def, at).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(updated)
+    }
+
+    async fn delete_form(&self, id: Uuid) -> Result<()> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        forms::delete(&mut conn, id).await
+    }
+
+    async fn submit_form(
+        &self,
+        submission: FormSubmission,
+        at: Timestamp,
+    ) -> Result<SubmissionOutcome> {
+        let mut attempt = 1;
+        loop {
+            let mut tx = self.write().await?;
+            match forms::submit(&mut tx, &submission, at).await {
+                // Another transaction created the address after the lookup; a new attempt
+                // finds that contact and updates it.
+                Err(StoreError::Conflict {
+                    code: "duplicate_email",
+                    ..
+                }) if attempt < IMPORT_ATTEMPTS => {
+                    tx.rollback().await.map_err(backend)?;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+                Ok(outcome) => {
+                    tx.commit().await.map_err(backend)?;
+                    return Ok(outcome);
+                }
+            }
+        }
+    }
+
+    async fn confirm_contact(&self, id: Uuid, at: Timestamp) -> Result<ContactRecord> {
+        let mut tx = self.write().await?;
+        let record = forms::confirm(&mut tx, id, at).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(record)
     }
 }

@@ -11,7 +11,7 @@
 //!   contact, then its messages by cascade), so the two cannot deadlock.
 
 use crate::Lock;
-use crate::contacts::{self, insert_timeline};
+use crate::contacts::{self, insert_timeline, insert_timelines};
 use crate::rows::{self, CONTACT_COLUMNS, backend, pg_ts};
 use jiff::{SignedDuration, Timestamp};
 use nudge_core::status::plan_transition;
@@ -25,6 +25,7 @@ use nudge_store::{
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 const COLUMNS: &str = "id, contact_id, class, status, skip_rule, to_email, subject, html, text, \
@@ -78,15 +79,21 @@ fn message(r: &PgRow) -> Result<Message> {
     })
 }
 
-async fn by_key(conn: &mut PgConnection, key: &str) -> Result<Option<Message>> {
-    let sql = format!("SELECT {COLUMNS} FROM messages WHERE idempotency_key = $1");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(key)
-        .fetch_optional(conn)
+/// The stored messages holding these idempotency keys, by key.
+async fn by_keys(conn: &mut PgConnection, keys: &[&str]) -> Result<HashMap<String, Message>> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!("SELECT {COLUMNS} FROM messages WHERE idempotency_key = ANY($1)");
+    let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(keys)
+        .fetch_all(conn)
         .await
-        .map_err(backend)?
-        .map(|r| message(&r))
-        .transpose()
+        .map_err(backend)?;
+    found
+        .iter()
+        .map(|r| message(r).map(|m| (m.idempotency_key.clone(), m)))
+        .collect()
 }
 
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Message> {
@@ -101,19 +108,35 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Message> {
         .ok_or(StoreError::NotFound)
 }
 
-/// The contact a message is queued for, held until the commit. `FOR SHARE` and not the
+/// The contacts messages are queued for, held until the commit. `FOR SHARE` and not the
 /// `FOR KEY SHARE` a mere reference needs: the send gate decides from the status, which must not
-/// change under it; queues for one contact still run side by side.
-async fn gate_contact(conn: &mut PgConnection, id: Uuid) -> Result<Contact> {
-    let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.id = $1 FOR SHARE");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(conn)
+/// change under it; queues for one contact still run side by side. Locked in id order, so two
+/// batches over the same contacts cannot deadlock. A contact that does not exist is `NotFound`.
+async fn gate_contacts(conn: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, Contact>> {
+    let sql = format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.id = ANY($1) ORDER BY c.id FOR SHARE"
+    );
+    let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(ids)
+        .fetch_all(conn)
         .await
-        .map_err(backend)?
-        .map(|r| rows::contact(&r))
-        .transpose()?
-        .ok_or(StoreError::NotFound)
+        .map_err(backend)?;
+    let contacts: HashMap<Uuid, Contact> = found
+        .iter()
+        .map(|r| rows::contact(r).map(|c| (c.id, c)))
+        .collect::<Result<_>>()?;
+    if ids.iter().any(|id| !contacts.contains_key(id)) {
+        return Err(StoreError::NotFound);
+    }
+    Ok(contacts)
+}
+
+/// A message to queue, and the address it goes to when that is not its contact's: a form's
+/// notification is about the submitter (whose status gates it, and on whose timeline it is
+/// written) but goes to the form's owner.
+pub struct Outgoing {
+    pub message: NewMessage,
+    pub to: Option<String>,
 }
 
 pub async fn queue(
@@ -121,62 +144,185 @@ pub async fn queue(
     new: NewMessage,
     at: Timestamp,
 ) -> Result<(Message, bool)> {
-    if let Some(existing) = by_key(conn, &new.idempotency_key).await? {
-        return Ok((existing, false));
-    }
-    let contact = gate_contact(conn, new.contact_id).await?;
-    let (status, rule) = match nudge_core::send_gate(contact.status, new.class) {
-        SendDecision::Allowed => (MessageStatus::Queued, None),
-        SendDecision::Skipped(rule) => (MessageStatus::Skipped, Some(rule)),
+    let outgoing = Outgoing {
+        message: new,
+        to: None,
     };
-    for _ in 0..QUEUE_ATTEMPTS {
-        let id = Uuid::now_v7();
-        // A concurrent queue with the same key may have inserted since the check above. The
-        // UNIQUE constraint settles it: this insert waits for that transaction and, if it
-        // commits, inserts nothing (without aborting this transaction, as a plain unique
-        // violation would); the statement after it then sees the committed winner.
-        let inserted = sqlx::query(
-            "INSERT INTO messages (id, contact_id, class, status, skip_rule, to_email, subject, \
-             html, text, from_email, from_name, idempotency_key, due_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-             ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(id)
-        .bind(contact.id)
-        .bind(new.class.as_str())
-        .bind(status.as_str())
-        .bind(rule.map(SkipRule::as_str))
-        .bind(contact.email.as_str())
-        .bind(&new.content.subject)
-        .bind(&new.content.html)
-        .bind(&new.content.text)
-        .bind(&new.content.from_email)
-        .bind(&new.content.from_name)
-        .bind(&new.idempotency_key)
-        .bind(pg_ts(new.due_at))
-        .bind(pg_ts(at))
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?
-        .rows_affected();
-        if inserted == 0 {
-            // The winner's message may belong to another contact, whose erasure can delete it
-            // before this read; the key is then free and the next round inserts.
-            if let Some(existing) = by_key(conn, &new.idempotency_key).await? {
-                return Ok((existing, false));
+    queue_all(conn, vec![outgoing], None, at)
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::Backend("a queued message went missing".into()))
+}
+
+/// Queues messages with a handful of statements however many there are (the engine queues a
+/// batch of steps at a time). For each, in order: the message and whether it is new; a key
+/// already stored (or earlier in the batch) returns the first message instead. `held` are
+/// contacts the caller has read and holds locked (at least `FOR SHARE`), which need not be
+/// read again for the send gate.
+pub async fn queue_all(
+    conn: &mut PgConnection,
+    items: Vec<Outgoing>,
+    held: Option<&HashMap<Uuid, Contact>>,
+    at: Timestamp,
+) -> Result<Vec<(Message, bool)>> {
+    let keys: Vec<&str> = items
+        .iter()
+        .map(|o| o.message.idempotency_key.as_str())
+        .collect();
+    let mut stored = by_keys(conn, &keys).await?;
+    let mut seen = HashSet::new();
+    let mut todo: Vec<&Outgoing> = items
+        .iter()
+        .filter(|o| {
+            let key = o.message.idempotency_key.as_str();
+            !stored.contains_key(key) && seen.insert(key)
+        })
+        .collect();
+    let mut fresh: HashSet<String> = HashSet::new();
+    if !todo.is_empty() {
+        let read;
+        let contacts = match held {
+            Some(held) => held,
+            None => {
+                let mut ids: Vec<Uuid> = todo.iter().map(|o| o.message.contact_id).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                read = gate_contacts(conn, &ids).await?;
+                &read
             }
-            continue;
+        };
+        for _ in 0..QUEUE_ATTEMPTS {
+            let inserted = insert(conn, &todo, contacts, at).await?;
+            fresh.extend(inserted.keys().cloned());
+            stored.extend(inserted);
+            // A concurrent queue with the same key may have inserted since the lookup above;
+            // its message is returned. The winner's message may belong to another contact,
+            // whose erasure can delete it before this read; the key is then free and the next
+            // round inserts.
+            let lost: Vec<&str> = todo
+                .iter()
+                .map(|o| o.message.idempotency_key.as_str())
+                .filter(|k| !stored.contains_key(*k))
+                .collect();
+            stored.extend(by_keys(conn, &lost).await?);
+            todo.retain(|o| !stored.contains_key(&o.message.idempotency_key));
+            if todo.is_empty() {
+                break;
+            }
         }
-        let subject = &new.content.subject;
-        let mut events = vec![TimelineEvent::email_queued(id, new.class, subject)];
-        events.extend(rule.map(|r| TimelineEvent::email_skipped(id, subject, r)));
-        insert_timeline(conn, contact.id, at, &events).await?;
-        return Ok((get(conn, id).await?, true));
+        if let Some(left) = todo.first() {
+            return Err(StoreError::Backend(format!(
+                "the message holding the idempotency key {} was deleted each time it was read",
+                left.message.idempotency_key
+            )));
+        }
     }
-    Err(StoreError::Backend(format!(
-        "the message holding the idempotency key {} was deleted each time it was read",
-        new.idempotency_key
-    )))
+    let mut events = Vec::new();
+    let mut out = Vec::with_capacity(items.len());
+    for item in &items {
+        let key = &item.message.idempotency_key;
+        let message = stored
+            .get(key)
+            .cloned()
+            .ok_or_else(|| StoreError::Backend(format!("no message holds the key {key}")))?;
+        // A key named twice in the batch is new only the first time.
+        let new = fresh.remove(key);
+        if new {
+            let subject = &message.content.subject;
+            events.push((
+                message.contact_id,
+                TimelineEvent::email_queued(message.id, message.class, subject),
+            ));
+            if let Some(rule) = message.skip_rule {
+                events.push((
+                    message.contact_id,
+                    TimelineEvent::email_skipped(message.id, subject, rule),
+                ));
+            }
+        }
+        out.push((message, new));
+    }
+    let entries: Vec<(Uuid, &TimelineEvent)> = events.iter().map(|(c, e)| (*c, e)).collect();
+    insert_timelines(conn, at, &entries).await?;
+    Ok(out)
+}
+
+/// Inserts the messages, with one statement; returns those it inserted, by key.
+///
+/// A concurrent queue with the same key may have inserted since the lookup. The UNIQUE
+/// constraint settles it: this insert waits for that transaction and, if it commits, inserts
+/// nothing for the key (without aborting this transaction, as a plain unique violation would).
+async fn insert(
+    conn: &mut PgConnection,
+    todo: &[&Outgoing],
+    contacts: &HashMap<Uuid, Contact>,
+    at: Timestamp,
+) -> Result<HashMap<String, Message>> {
+    let n = todo.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut contact_ids = Vec::with_capacity(n);
+    let mut classes = Vec::with_capacity(n);
+    let mut statuses = Vec::with_capacity(n);
+    let mut rules = Vec::with_capacity(n);
+    let mut to_emails = Vec::with_capacity(n);
+    let mut subjects = Vec::with_capacity(n);
+    let mut htmls = Vec::with_capacity(n);
+    let mut texts = Vec::with_capacity(n);
+    let mut from_emails = Vec::with_capacity(n);
+    let mut from_names = Vec::with_capacity(n);
+    let mut keys = Vec::with_capacity(n);
+    let mut due = Vec::with_capacity(n);
+    for o in todo {
+        let m = &o.message;
+        let contact = contacts.get(&m.contact_id).ok_or(StoreError::NotFound)?;
+        let (status, rule) = match nudge_core::send_gate(contact.status, m.class) {
+            SendDecision::Allowed => (MessageStatus::Queued, None),
+            SendDecision::Skipped(rule) => (MessageStatus::Skipped, Some(rule)),
+        };
+        ids.push(Uuid::now_v7());
+        contact_ids.push(m.contact_id);
+        classes.push(m.class.as_str());
+        statuses.push(status.as_str());
+        rules.push(rule.map(SkipRule::as_str));
+        to_emails.push(o.to.as_deref().unwrap_or(contact.email.as_str()));
+        subjects.push(m.content.subject.as_str());
+        htmls.push(m.content.html.as_str());
+        texts.push(m.content.text.as_deref());
+        from_emails.push(m.content.from_email.as_deref());
+        from_names.push(m.content.from_name.as_deref());
+        keys.push(m.idempotency_key.as_str());
+        due.push(pg_ts(m.due_at));
+    }
+    let sql = format!(
+        "INSERT INTO messages (id, contact_id, class, status, skip_rule, to_email, subject, \
+         html, text, from_email, from_name, idempotency_key, due_at, created_at) \
+         SELECT m.*, $14 FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], \
+         $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
+         $12::text[], $13::timestamptz[]) AS m \
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING {COLUMNS}"
+    );
+    let inserted = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(ids)
+        .bind(contact_ids)
+        .bind(classes)
+        .bind(statuses)
+        .bind(rules)
+        .bind(to_emails)
+        .bind(subjects)
+        .bind(htmls)
+        .bind(texts)
+        .bind(from_emails)
+        .bind(from_names)
+        .bind(keys)
+        .bind(due)
+        .bind(pg_ts(at))
+        .fetch_all(conn)
+        .await
+        .map_err(backend)?;
+    inserted
+        .iter()
+        .map(|r| message(r).map(|m| (m.idempotency_key.clone(), m)))
+        .collect()
 }
 
 pub async fn claim(

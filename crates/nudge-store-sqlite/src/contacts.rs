@@ -72,7 +72,7 @@ pub async fn memberships(conn: &mut SqliteConnection, ids: &[Uuid]) -> Result<Me
     Ok(out)
 }
 
-fn push_ids(q: &mut QueryBuilder<Sqlite>, ids: &[Uuid]) {
+pub fn push_ids(q: &mut QueryBuilder<Sqlite>, ids: &[Uuid]) {
     let mut list = q.separated(", ");
     for id in ids {
         list.push_bind(*id);
@@ -85,22 +85,61 @@ pub async fn insert_timeline(
     at: Timestamp,
     events: &[TimelineEvent],
 ) -> Result<()> {
-    if events.is_empty() {
-        return Ok(());
+    let entries: Vec<(Uuid, &TimelineEvent)> = events.iter().map(|e| (contact, e)).collect();
+    write_timeline(conn, at, &entries).await
+}
+
+/// Timeline entries of any number of contacts, all at `at`, in the order given.
+pub async fn insert_timelines(
+    conn: &mut SqliteConnection,
+    at: Timestamp,
+    entries: &[(Uuid, TimelineEvent)],
+) -> Result<()> {
+    let entries: Vec<(Uuid, &TimelineEvent)> = entries.iter().map(|(c, e)| (*c, e)).collect();
+    write_timeline(conn, at, &entries).await
+}
+
+async fn write_timeline(
+    conn: &mut SqliteConnection,
+    at: Timestamp,
+    entries: &[(Uuid, &TimelineEvent)],
+) -> Result<()> {
+    // Six values a row: 2,000 rows stay under SQLite's 32,766 bound values.
+    for chunk in entries.chunks(2000) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO timeline (id, contact_id, at, kind, summary, data) ",
+        );
+        q.push_values(chunk, |mut row, (contact, e)| {
+            row.push_bind(Uuid::now_v7())
+                .push_bind(*contact)
+                .push_bind(micros(at))
+                .push_bind(e.kind.as_str())
+                .push_bind(e.summary.clone())
+                .push_bind(e.data.to_string());
+        });
+        q.build().execute(&mut *conn).await.map_err(backend)?;
     }
-    let mut q = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO timeline (id, contact_id, at, kind, summary, data) ",
-    );
-    q.push_values(events, |mut row, e| {
-        row.push_bind(Uuid::now_v7())
-            .push_bind(contact)
-            .push_bind(micros(at))
-            .push_bind(e.kind.as_str())
-            .push_bind(e.summary.clone())
-            .push_bind(e.data.to_string());
-    });
-    q.build().execute(conn).await.map_err(backend)?;
     Ok(())
+}
+
+/// The contacts with these ids that exist, by id.
+pub async fn load_many(
+    conn: &mut SqliteConnection,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, Contact>> {
+    let mut found = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        let mut q = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.id IN ("
+        ));
+        push_ids(&mut q, chunk);
+        q.push(")");
+        for r in q.build().fetch_all(&mut *conn).await.map_err(backend)? {
+            let c = rows::contact(&r)?;
+            found.insert(c.id, c);
+        }
+    }
+    Ok(found)
 }
 
 /// The id of a tag, created on first use when `create` is set.

@@ -1,17 +1,20 @@
 //! The send ledger on SQLite.
 
-use crate::contacts::{self, insert_timeline};
+use crate::contacts::{self, insert_timeline, insert_timelines};
 use crate::rows::{backend, micros, ts};
 use jiff::{SignedDuration, Timestamp};
 use nudge_core::status::plan_transition;
 use nudge_core::timeline::TimelineEvent;
-use nudge_core::{ChangeSource, MessageClass, MessageStatus, SendDecision, SkipRule, Status};
+use nudge_core::{
+    ChangeSource, Contact, MessageClass, MessageStatus, SendDecision, SkipRule, Status,
+};
 use nudge_store::{
     Delivery, Engagement, Message, MessageContent, MessageFilter, NewMessage, Page, PageRequest,
     Result, StoreError,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 const COLUMNS: &str = "id, contact_id, class, status, skip_rule, to_email, subject, html, text, \
@@ -84,47 +87,130 @@ pub async fn get(conn: &mut SqliteConnection, id: Uuid) -> Result<Message> {
         .ok_or(StoreError::NotFound)
 }
 
+/// A message about to be written: its recipient, and the send gate's answer for its contact as
+/// read in the caller's transaction (a refused message is stored skipped, with its rule).
+pub struct Outgoing {
+    pub id: Uuid,
+    pub new: NewMessage,
+    pub to_email: String,
+    pub rule: Option<SkipRule>,
+}
+
+impl Outgoing {
+    /// `to` addresses it elsewhere than to the contact (a form's notification to its owner,
+    /// about this contact).
+    pub fn new(new: NewMessage, contact: &Contact, to: Option<&str>) -> Self {
+        let rule = match nudge_core::send_gate(contact.status, new.class) {
+            SendDecision::Allowed => None,
+            SendDecision::Skipped(rule) => Some(rule),
+        };
+        Self {
+            id: Uuid::now_v7(),
+            to_email: to.map_or_else(|| contact.email.to_string(), str::to_owned),
+            new,
+            rule,
+        }
+    }
+}
+
+/// The ids of the messages already queued under any of `keys`.
+pub async fn ids_by_key(
+    conn: &mut SqliteConnection,
+    keys: &[String],
+) -> Result<HashMap<String, Uuid>> {
+    let mut found = HashMap::new();
+    for chunk in keys.chunks(1000) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT idempotency_key, id FROM messages WHERE idempotency_key IN (",
+        );
+        let mut list = q.separated(", ");
+        for key in chunk {
+            list.push_bind(key.clone());
+        }
+        q.push(")");
+        let rows: Vec<(String, Uuid)> = q
+            .build_query_as()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend)?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// Writes messages whose keys are new, and their timeline entries (queued, and skipped with
+/// the rule), with multi-row statements: the engine queues a whole batch of steps at once.
+pub async fn insert(
+    conn: &mut SqliteConnection,
+    messages: &[Outgoing],
+    at: Timestamp,
+) -> Result<()> {
+    // 14 values a row: 1,000 rows stay under SQLite's 32,766 bound values.
+    for chunk in messages.chunks(1000) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO messages (id, contact_id, class, status, skip_rule, to_email, subject, \
+             html, text, from_email, from_name, idempotency_key, due_at, created_at) ",
+        );
+        q.push_values(chunk, |mut row, m| {
+            let status = match m.rule {
+                None => MessageStatus::Queued,
+                Some(_) => MessageStatus::Skipped,
+            };
+            row.push_bind(m.id)
+                .push_bind(m.new.contact_id)
+                .push_bind(m.new.class.as_str())
+                .push_bind(status.as_str())
+                .push_bind(m.rule.map(SkipRule::as_str))
+                .push_bind(m.to_email.clone())
+                .push_bind(m.new.content.subject.clone())
+                .push_bind(m.new.content.html.clone())
+                .push_bind(m.new.content.text.clone())
+                .push_bind(m.new.content.from_email.clone())
+                .push_bind(m.new.content.from_name.clone())
+                .push_bind(m.new.idempotency_key.clone())
+                .push_bind(micros(m.new.due_at))
+                .push_bind(micros(at));
+        });
+        q.build().execute(&mut *conn).await.map_err(backend)?;
+    }
+    let events: Vec<(Uuid, TimelineEvent)> = messages
+        .iter()
+        .flat_map(|m| {
+            let subject = &m.new.content.subject;
+            let queued = TimelineEvent::email_queued(m.id, m.new.class, subject);
+            let skipped = m
+                .rule
+                .map(|r| TimelineEvent::email_skipped(m.id, subject, r));
+            std::iter::once(queued)
+                .chain(skipped)
+                .map(move |e| (m.new.contact_id, e))
+        })
+        .collect();
+    insert_timelines(conn, at, &events).await
+}
+
 pub async fn queue(
     conn: &mut SqliteConnection,
     new: NewMessage,
+    at: Timestamp,
+) -> Result<(Message, bool)> {
+    queue_to(conn, new, None, at).await
+}
+
+/// Queues a message like [`queue`], to `to` instead of the contact's own address when given.
+pub async fn queue_to(
+    conn: &mut SqliteConnection,
+    new: NewMessage,
+    to: Option<&str>,
     at: Timestamp,
 ) -> Result<(Message, bool)> {
     if let Some(existing) = by_key(conn, &new.idempotency_key).await? {
         return Ok((existing, false));
     }
     let contact = contacts::load(conn, new.contact_id).await?;
-    let (status, rule) = match nudge_core::send_gate(contact.status, new.class) {
-        SendDecision::Allowed => (MessageStatus::Queued, None),
-        SendDecision::Skipped(rule) => (MessageStatus::Skipped, Some(rule)),
-    };
-    let id = Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO messages (id, contact_id, class, status, skip_rule, to_email, subject, html, \
-         text, from_email, from_name, idempotency_key, due_at, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(id)
-    .bind(contact.id)
-    .bind(new.class.as_str())
-    .bind(status.as_str())
-    .bind(rule.map(SkipRule::as_str))
-    .bind(contact.email.as_str())
-    .bind(&new.content.subject)
-    .bind(&new.content.html)
-    .bind(&new.content.text)
-    .bind(&new.content.from_email)
-    .bind(&new.content.from_name)
-    .bind(&new.idempotency_key)
-    .bind(micros(new.due_at))
-    .bind(micros(at))
-    .execute(&mut *conn)
-    .await
-    .map_err(backend)?;
-    let subject = &new.content.subject;
-    let mut events = vec![TimelineEvent::email_queued(id, new.class, subject)];
-    events.extend(rule.map(|r| TimelineEvent::email_skipped(id, subject, r)));
-    insert_timeline(conn, contact.id, at, &events).await?;
-    Ok((get(conn, id).await?, true))
+    let message = Outgoing::new(new, &contact, to);
+    insert(conn, std::slice::from_ref(&message), at).await?;
+    Ok((get(conn, message.id).await?, true))
 }
 
 pub async fn claim(

@@ -19,6 +19,9 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
+mod sequences;
+pub use sequences::*;
+
 /// Generates one `#[tokio::test]` per story; `$make` is an expression that yields a fresh store.
 #[macro_export]
 macro_rules! conformance_suite {
@@ -49,7 +52,21 @@ macro_rules! conformance_suite {
             messages_are_listed_by_contact_status_and_class,
             opens_are_recorded_once_and_every_click_is_recorded,
             templates_are_created_changed_paged_newest_first_and_deleted,
-            a_template_name_is_trimmed_and_one_to_200_characters
+            a_template_name_is_trimmed_and_one_to_200_characters,
+            sequences_are_created_listed_updated_and_deleted,
+            starting_a_sequence_enrols_a_contact_or_a_group_tree_once,
+            the_engine_runs_a_sequence_over_time,
+            a_replayed_step_never_queues_twice,
+            a_pending_contact_waits_for_confirmation,
+            a_contact_unsubscribed_between_steps_is_skipped_and_cancelled,
+            joining_a_start_group_enrols_through_a_job,
+            a_condition_enrols_suspends_and_resumes_within_thirty_days,
+            enrolment_actions_pause_resume_reactivate_and_postpone,
+            enrolments_are_filtered_and_ordered_by_message_times,
+            forms_are_created_listed_changed_and_deleted,
+            a_form_submission_creates_or_updates_a_contact_and_starts_its_sequence,
+            erasing_a_contact_removes_its_enrolments_and_jobs,
+            a_group_a_sequence_or_form_uses_cannot_be_deleted
         );
     };
     (@tests $make:expr; $($name:ident),* ) => {

@@ -11,12 +11,20 @@
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod plan;
+pub mod sequences;
 mod types;
 
+pub use sequences::{
+    Enrolment, EnrolmentFilter, EnrolmentOrder, FormRecord, FormSubmission, SequenceRecord,
+    StartOutcome, StartTarget, StepOutcome, SubmissionOutcome,
+};
 pub use types::*;
 
 use async_trait::async_trait;
-use nudge_core::{ContactInput, ContactPatch, FieldDef, Status, TimelineEntry};
+use nudge_core::form::FormDef;
+use nudge_core::{
+    ContactInput, ContactPatch, EnrolmentAction, FieldDef, SequenceDef, Status, TimelineEntry,
+};
 use uuid::Uuid;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -239,4 +247,121 @@ pub trait Store: Send + Sync + 'static {
         options: &ImportOptions,
         at: jiff::Timestamp,
     ) -> Result<Vec<RowOutcome>>;
+
+    // Sequences. The store checks what it can see (`SequenceDef::check`, that start groups
+    // exist: `Invalid` with `start_groups[i]`); template syntax is the caller's.
+    async fn create_sequence(
+        &self,
+        def: SequenceDef,
+        at: jiff::Timestamp,
+    ) -> Result<SequenceRecord>;
+    /// Oldest first.
+    async fn list_sequences(&self) -> Result<Vec<SequenceRecord>>;
+    async fn get_sequence(&self, id: Uuid) -> Result<SequenceRecord>;
+    /// Replaces the definition and bumps the version. Enrolments keep their place (step index).
+    async fn update_sequence(
+        &self,
+        id: Uuid,
+        def: SequenceDef,
+        at: jiff::Timestamp,
+    ) -> Result<SequenceRecord>;
+    /// Removes the sequence and its enrolments; messages it queued stay in the ledger.
+    async fn delete_sequence(&self, id: Uuid) -> Result<()>;
+    /// Enrols one contact, or every contact of a group and its subgroups, at `at` (each gets a
+    /// `sequence_entered` timeline entry, `how` = `manual`). Contacts already in the sequence
+    /// are counted in `already` and left alone. Unknown sequence, contact or group: `NotFound`.
+    async fn start_sequence(
+        &self,
+        sequence_id: Uuid,
+        target: StartTarget,
+        at: jiff::Timestamp,
+    ) -> Result<StartOutcome>;
+
+    // Enrolments: the overview and the per-recipient actions.
+    /// Pages use the enrolment id as cursor, in the given order.
+    async fn list_enrolments(
+        &self,
+        filter: &EnrolmentFilter,
+        order: EnrolmentOrder,
+        page: PageRequest,
+    ) -> Result<Page<Enrolment>>;
+    async fn get_enrolment(&self, id: Uuid) -> Result<Enrolment>;
+    /// Applies a user's action (decided by `nudge_core::sequence::apply_action` on the row
+    /// read in the same transaction), with a timeline entry. A refused action is
+    /// `Conflict { code: "invalid_action", field: Some("action") }`.
+    async fn change_enrolment(
+        &self,
+        id: Uuid,
+        action: EnrolmentAction,
+        at: jiff::Timestamp,
+    ) -> Result<Enrolment>;
+
+    // The engine: due enrolments and trigger jobs, claimed under a lease like the ledger.
+    /// Claims up to `limit` active enrolments due at `now` that no live lease holds, in due
+    /// order; returns their ids.
+    async fn claim_due_enrolments(
+        &self,
+        now: jiff::Timestamp,
+        limit: u32,
+        owner: &str,
+        lease: jiff::SignedDuration,
+    ) -> Result<Vec<Uuid>>;
+    /// Runs the claimed enrolments' steps in one transaction: for each one `owner` still
+    /// holds (any other change to an enrolment, by a user, a trigger or a confirmation,
+    /// releases its lease, so a stale claim cannot run a step that was postponed meanwhile), reads it, its sequence and its contact, asks `nudge_core::sequence::decide_step`,
+    /// queues the step's message (class automation, idempotency key
+    /// [`sequences::step_key`], the send gate recording it skipped where it must), writes the
+    /// new state with its timeline entry and releases the lease. Enrolments whose lease was
+    /// lost are left out of the answer.
+    async fn run_steps(
+        &self,
+        ids: &[Uuid],
+        owner: &str,
+        at: jiff::Timestamp,
+    ) -> Result<Vec<StepOutcome>>;
+    /// Claims up to `limit` trigger jobs (written by the database when a contact joins a start
+    /// group or a contact's fields or status change while a sequence has a condition).
+    async fn claim_jobs(
+        &self,
+        now: jiff::Timestamp,
+        limit: u32,
+        owner: &str,
+        lease: jiff::SignedDuration,
+    ) -> Result<Vec<i64>>;
+    /// Runs the claimed jobs in one transaction: for each, reads the contact, its enrolments
+    /// and the sequences with triggers, applies `nudge_core::sequence::plan_triggers`
+    /// (new enrolments with `how` = `start_group` or `condition`, suspensions, resumptions,
+    /// each with its timeline entry) and deletes the job. Returns how many ran.
+    async fn run_jobs(&self, ids: &[i64], owner: &str, at: jiff::Timestamp) -> Result<u64>;
+    /// The earliest time the engine has work: the Unix epoch (before any clock's now) while a
+    /// trigger job waits, the end of its lease for a claimed one, else the earliest active
+    /// enrolment's due time (or the end of the lease on it).
+    async fn next_engine_due(&self) -> Result<Option<jiff::Timestamp>>;
+
+    // Forms.
+    /// Checks `FormDef::check` against the stored fields and groups, and that a `sequence_id`
+    /// exists (`Invalid` with `sequence_id`); a taken slug is `Conflict { code: "duplicate_slug" }`.
+    async fn create_form(&self, def: FormDef, at: jiff::Timestamp) -> Result<FormRecord>;
+    /// Oldest first.
+    async fn list_forms(&self) -> Result<Vec<FormRecord>>;
+    async fn get_form(&self, id: Uuid) -> Result<FormRecord>;
+    async fn form_by_slug(&self, slug: &str) -> Result<FormRecord>;
+    async fn update_form(&self, id: Uuid, def: FormDef, at: jiff::Timestamp) -> Result<FormRecord>;
+    async fn delete_form(&self, id: Uuid) -> Result<()>;
+    /// Applies a checked submission in one transaction (product.md §4): matches the contact by
+    /// email or creates it (`nudge_core::form::submission_input` / `submission_patch`, then the
+    /// groups, added only), sets the consent record, moves the status as
+    /// `nudge_core::form::submission_status` says (source `form`), writes `form_submitted`,
+    /// queues the confirmation (transactional) when one is due and one notification per
+    /// `notify` address (transactional, to that address, about this contact), and enrols the
+    /// contact in the form's sequence unless it is already in it (`how` = `form`).
+    async fn submit_form(
+        &self,
+        submission: FormSubmission,
+        at: jiff::Timestamp,
+    ) -> Result<SubmissionOutcome>;
+    /// A double opt-in confirmation: pending becomes subscribed (source `confirmation`), and the
+    /// contact's active enrolments that wait for it become due at `at`. A contact that is not
+    /// pending is returned unchanged.
+    async fn confirm_contact(&self, id: Uuid, at: jiff::Timestamp) -> Result<ContactRecord>;
 }

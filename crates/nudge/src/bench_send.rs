@@ -315,7 +315,7 @@ async fn outcomes(
     Ok((latencies, waits, summary))
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

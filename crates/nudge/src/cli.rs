@@ -1,7 +1,7 @@
 //! The command line of interfaces.md, and the dispatch to each command.
 
 use crate::settings::Settings;
-use crate::{bench, bench_send, dkim, export, import, keys, serve};
+use crate::{bench, bench_engine, bench_send, dkim, export, import, keys, sequence, serve};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +39,9 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Run the API (and, as they arrive, the web UI and workers) in one process.
     Serve(ServeArgs),
+    /// Run only the workers (sequence engine and dispatcher), for extra machines that share
+    /// one PostgreSQL database with a `serve`.
+    Worker(WorkerArgs),
     /// Apply database migrations and exit.
     Migrate,
     /// Manage API keys.
@@ -56,9 +59,28 @@ pub enum Command {
     /// Export data.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Sequences (automailers).
+    #[command(subcommand)]
+    Sequence(SequenceCommand),
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SequenceCommand {
+    /// Start a sequence by hand for one contact or for every contact of a group (with its
+    /// subgroups); the schedule starts now. Contacts already in it are left alone.
+    Start {
+        /// The sequence's id or name.
+        sequence: String,
+        /// A contact's id or email address.
+        #[arg(long)]
+        contact: Option<String>,
+        /// A group's id or name.
+        #[arg(long)]
+        group: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -74,6 +96,28 @@ pub struct ServeArgs {
     #[arg(long, env = "NUDGE_SMTP_URL")]
     pub smtp_url: Option<String>,
     /// The sender of mail that names none.
+    #[arg(long, env = "NUDGE_FROM")]
+    pub from: Option<String>,
+    #[arg(long, env = "NUDGE_FROM_NAME")]
+    pub from_name: Option<String>,
+    /// Run on a test clock that starts now and moves only by POST /api/v1/test-clock/advance,
+    /// so that scripts can play days of sequences in seconds.
+    #[arg(long)]
+    pub test_clock: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The address users reach the web server at; links in mail start with it.
+    #[arg(
+        long,
+        env = "NUDGE_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub public_url: String,
+    /// As for `serve`.
+    #[arg(long, env = "NUDGE_SMTP_URL")]
+    pub smtp_url: Option<String>,
     #[arg(long, env = "NUDGE_FROM")]
     pub from: Option<String>,
     #[arg(long, env = "NUDGE_FROM_NAME")]
@@ -213,12 +257,36 @@ pub enum BenchCommand {
         #[arg(long)]
         reference: Option<PathBuf>,
     },
+    /// Enrol N contacts in a 5-message sequence and play it on a test clock (enrolments/s,
+    /// steps/s, messages queued/s); then, on the wall clock, the lateness of steps falling due
+    /// at a steady rate (p50/p99) and, with --smtp-url, the time from a form submission over
+    /// HTTP to its first message accepted by the SMTP server (p50/p99); and peak memory.
+    ///
+    /// Receiver for the form part: `bash ../shared/bench/smtp-limit.sh --serve PORT`
+    /// (Postfix's smtp-sink on 127.0.0.1:PORT), then --smtp-url smtp://127.0.0.1:PORT.
+    Engine {
+        #[arg(long, default_value_t = 100_000)]
+        contacts: u64,
+        /// Also run against this PostgreSQL server (a fresh schema per part, dropped after).
+        #[arg(long)]
+        postgres: Option<String>,
+        /// smtp://127.0.0.1:PORT; without it the form-to-first-mail part is skipped.
+        #[arg(long)]
+        smtp_url: Option<String>,
+        /// Form submissions in the form-to-first-mail part.
+        #[arg(long, default_value_t = 1_000)]
+        submissions: u64,
+        /// Form submissions per second.
+        #[arg(long, default_value_t = 50.0)]
+        rate: f64,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::new(cli.global);
     match cli.command {
         Command::Serve(args) => serve::run(&settings, args).await,
+        Command::Worker(args) => serve::worker(&settings, args).await,
         Command::Migrate => {
             settings.open_store().await?;
             println!("migrations applied to {}", settings.database_display());
@@ -245,6 +313,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = settings.open_store().await?;
             export::run(store, format, output.as_deref()).await
         }
+        Command::Sequence(SequenceCommand::Start {
+            sequence,
+            contact,
+            group,
+        }) => {
+            let store = settings.open_store().await?;
+            sequence::start(
+                store.as_ref(),
+                &sequence,
+                contact.as_deref(),
+                group.as_deref(),
+            )
+            .await
+        }
         Command::Bench(BenchCommand::Import {
             rows,
             postgres,
@@ -263,6 +345,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 connections: connections.max(1),
                 postgres: postgres.as_deref(),
                 reference: reference.as_deref(),
+            })
+            .await
+        }
+        Command::Bench(BenchCommand::Engine {
+            contacts,
+            postgres,
+            smtp_url,
+            submissions,
+            rate,
+        }) => {
+            bench_engine::engine(bench_engine::EngineArgs {
+                contacts,
+                postgres: postgres.as_deref(),
+                smtp_url: smtp_url.as_deref(),
+                submissions,
+                rate,
             })
             .await
         }

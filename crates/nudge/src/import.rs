@@ -319,7 +319,7 @@ pub async fn run(store: Arc<dyn Store>, args: ImportArgs) -> anyhow::Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
-async fn resolve_group(store: &dyn Store, group: &str) -> anyhow::Result<Uuid> {
+pub async fn resolve_group(store: &dyn Store, group: &str) -> anyhow::Result<Uuid> {
     let groups = store.list_groups().await?;
     if let Ok(id) = Uuid::parse_str(group.trim()) {
         if groups.iter().any(|g| g.id == id) {

@@ -2,6 +2,7 @@
 //! wires the crates together; the work itself lives in the library crates.
 
 mod bench;
+mod bench_engine;
 mod bench_send;
 mod cli;
 mod delivery;
@@ -9,6 +10,7 @@ mod dkim;
 mod export;
 mod import;
 mod keys;
+mod sequence;
 mod serve;
 mod settings;
 

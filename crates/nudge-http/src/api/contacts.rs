@@ -50,6 +50,9 @@ pub struct ContactOut {
     pub tags: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// The contact's sequences, on `GET /contacts/{id}` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enrolments: Option<Vec<super::enrolments::EnrolmentOut>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -87,6 +90,7 @@ impl From<ContactRecord> for ContactOut {
             tags: r.tags,
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
+            enrolments: None,
         }
     }
 }
@@ -311,7 +315,22 @@ async fn get_contact(
     IdPath(id): IdPath,
 ) -> Result<Json<ContactOut>, AppError> {
     caller.require(Scope::ContactsRead)?;
-    Ok(Json(state.store.get_contact(id).await?.into()))
+    let mut out: ContactOut = state.store.get_contact(id).await?.into();
+    let filter = nudge_store::EnrolmentFilter {
+        contact: Some(id),
+        ..Default::default()
+    };
+    let enrolments = state
+        .store
+        .list_enrolments(
+            &filter,
+            nudge_store::EnrolmentOrder::Newest,
+            nudge_store::PageRequest::first(nudge_store::PageRequest::MAX_LIMIT),
+        )
+        .await?;
+    out.enrolments =
+        Some(super::enrolments::describe(state.store.as_ref(), enrolments.items).await?);
+    Ok(Json(out))
 }
 
 /// Change a contact's attributes, fields, groups or tags; each change goes to its timeline.

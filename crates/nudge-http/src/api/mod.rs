@@ -1,8 +1,11 @@
 //! The REST API under `/api/v1`: resources, their wire shapes and the shared list conventions.
 
 pub mod contacts;
+pub mod enrolments;
+pub mod forms;
 pub mod lists;
 pub mod messages;
+pub mod sequences;
 pub mod smtp_accounts;
 pub mod templates;
 

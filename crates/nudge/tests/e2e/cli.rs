@@ -352,3 +352,81 @@ fn a_bad_database_url_is_named() {
         stderr(&out).contains("--database must start with sqlite:// or postgres://, not mysql://x")
     );
 }
+
+#[tokio::test]
+async fn sequence_start_enrols_a_contact_or_a_group_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = store(dir.path()).await;
+    let at = jiff::Timestamp::now();
+    let group = db.create_group("Leads", None, false).await.unwrap();
+    let ctx = nudge_store::ChangeContext::new(nudge_core::ChangeSource::Admin, at);
+    for email in ["a@example.com", "b@example.com"] {
+        db.create_contact(
+            nudge_core::ContactInput {
+                email: Some(email.into()),
+                groups: vec![group.id],
+                ..Default::default()
+            },
+            ctx,
+        )
+        .await
+        .unwrap();
+    }
+    let alone = nudge_core::ContactInput {
+        email: Some("c@example.com".into()),
+        ..Default::default()
+    };
+    db.create_contact(alone, ctx).await.unwrap();
+    let step = nudge_core::Step {
+        id: uuid::Uuid::now_v7(),
+        subject: "Hello".into(),
+        html: "<p>Hello</p>".into(),
+        text: None,
+        delay: nudge_core::Delay::ZERO,
+    };
+    let def = nudge_core::SequenceDef {
+        name: "Onboarding".into(),
+        messages: vec![step],
+        start_groups: vec![],
+        condition: None,
+        window: None,
+    };
+    db.create_sequence(def, at).await.unwrap();
+    drop(db);
+
+    let out = nudge(
+        dir.path(),
+        &["sequence", "start", "onboarding", "--group", "Leads"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "enrolled 2, already in the sequence 0");
+    let out = nudge(
+        dir.path(),
+        &[
+            "sequence",
+            "start",
+            "Onboarding",
+            "--contact",
+            "C@example.com",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "enrolled 1, already in the sequence 0");
+    let out = nudge(
+        dir.path(),
+        &["sequence", "start", "Nope", "--group", "Leads"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no sequence has this name"),
+        "{}",
+        stderr(&out)
+    );
+    let out = nudge(dir.path(), &["sequence", "start", "Onboarding"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--contact or --group"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -21,6 +21,18 @@ pub struct TestApp {
 
 /// Boots the whole application on a random port with an empty SQLite database and a test clock.
 pub async fn spawn_app() -> TestApp {
+    boot(None).await
+}
+
+/// Like [`spawn_app`], as `nudge serve --test-clock` runs: the engine and a dispatcher that
+/// hands mail to `transport` are wired in, and `POST /api/v1/test-clock/advance` drives them.
+/// No worker runs in the background: the advance does the work, so every test is
+/// deterministic.
+pub async fn spawn_app_mailing(transport: Arc<dyn nudge_mail::Transport>) -> TestApp {
+    boot(Some(transport)).await
+}
+
+async fn boot(transport: Option<Arc<dyn nudge_mail::Transport>>) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(&dir.path().join("nudge.db"))
@@ -30,9 +42,22 @@ pub async fn spawn_app() -> TestApp {
     let key = new_key(store.as_ref(), &["*"]).await;
     let clock = Arc::new(TestClock::starting_at(Timestamp::now()));
     let secret: Arc<[u8]> = Arc::from(b"a test secret of at least thirty-two bytes".to_vec());
-    let state = AppState::new(Arc::clone(&store), clock.clone(), Arc::clone(&secret));
+    let mut state = AppState::new(Arc::clone(&store), clock.clone(), Arc::clone(&secret));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
+    if let Some(transport) = transport {
+        let dispatcher = Arc::new(dispatcher(&store, &clock, &secret, &address, transport));
+        let engine = Arc::new(
+            nudge_engine::Engine::new(Arc::clone(&store), clock.clone())
+                .with_dispatcher(dispatcher.waker()),
+        );
+        state = state.with_test_clock(Arc::new(nudge_http::test_clock::TestClockDriver::new(
+            clock.clone(),
+            Arc::clone(&store),
+            engine,
+            dispatcher,
+        )));
+    }
     tokio::spawn(async move {
         axum::serve(listener, nudge_http::app(state)).await.unwrap();
     });
@@ -69,18 +94,22 @@ impl TestApp {
     /// A dispatcher over this app's store and clock, handing mail to `transport`; tests call its
     /// `run_once` after moving the clock instead of waiting.
     pub fn dispatcher(&self, transport: Arc<dyn nudge_mail::Transport>) -> nudge_mail::Dispatcher {
-        nudge_mail::Dispatcher::new(
-            Arc::clone(&self.store),
-            self.clock.clone(),
+        dispatcher(
+            &self.store,
+            &self.clock,
+            &self.secret,
+            &self.address,
             transport,
-            nudge_mail::SenderSettings {
-                from_email: nudge_core::Email::parse("news@example.com").unwrap(),
-                from_name: Some("Nieuwsbrief".into()),
-                public_url: self.address.clone(),
-                tracking: true,
-            },
-            Arc::clone(&self.secret),
         )
+    }
+
+    /// `POST /api/v1/test-clock/advance` by an ISO 8601 duration (`PT0S` runs what is due now).
+    pub async fn advance(&self, by: &str) -> Value {
+        let (status, body) = self
+            .post("/test-clock/advance", serde_json::json!({ "by": by }))
+            .await;
+        assert_eq!(status, 200, "advance by {by}: {body}");
+        body
     }
 
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -132,6 +161,27 @@ impl TestApp {
         assert_eq!(status, 201, "{path}: {body}");
         body
     }
+}
+
+fn dispatcher(
+    store: &Arc<dyn Store>,
+    clock: &Arc<TestClock>,
+    secret: &Arc<[u8]>,
+    address: &str,
+    transport: Arc<dyn nudge_mail::Transport>,
+) -> nudge_mail::Dispatcher {
+    nudge_mail::Dispatcher::new(
+        Arc::clone(store),
+        clock.clone(),
+        transport,
+        nudge_mail::SenderSettings {
+            from_email: nudge_core::Email::parse("news@example.com").unwrap(),
+            from_name: Some("Nieuwsbrief".into()),
+            public_url: address.to_owned(),
+            tracking: true,
+        },
+        Arc::clone(secret),
+    )
 }
 
 async fn parse(response: Response) -> (u16, Value) {

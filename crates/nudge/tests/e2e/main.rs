@@ -7,6 +7,8 @@ mod contacts;
 mod delivery;
 mod dkim;
 mod errors;
+mod forms;
 mod helpers;
 mod lists;
+mod sequences;
 mod templates;
