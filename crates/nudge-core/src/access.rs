@@ -33,6 +33,60 @@ impl FromStr for Role {
     }
 }
 
+/// A part of the admin UI, as far as roles are concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Area {
+    /// The dashboard and other overviews.
+    Dashboard,
+    /// Contacts, their import and export.
+    Contacts,
+    /// Groups, custom fields and tags themselves.
+    Lists,
+    Forms,
+    Sequences,
+    Templates,
+    /// The send ledger and the enrolment overview.
+    Messages,
+    /// Sending accounts, DKIM keys, API keys.
+    Settings,
+    Users,
+    /// A user's own sign-out and language.
+    Account,
+}
+
+impl Area {
+    pub const ALL: [Area; 10] = [
+        Area::Dashboard,
+        Area::Contacts,
+        Area::Lists,
+        Area::Forms,
+        Area::Sequences,
+        Area::Templates,
+        Area::Messages,
+        Area::Settings,
+        Area::Users,
+        Area::Account,
+    ];
+}
+
+impl Role {
+    /// Whether this role may see (`write` false) or change (`write` true) an area. Owners and
+    /// admins may do everything; editors change contacts, forms, sequences and templates;
+    /// viewers change nothing. Settings and users (keys, passwords of relays, who may sign in)
+    /// are not shown to editors and viewers at all. Everyone manages their own account.
+    pub fn may(self, area: Area, write: bool) -> bool {
+        match (self, area) {
+            (Role::Owner | Role::Admin, _) | (_, Area::Account) => true,
+            (_, Area::Settings | Area::Users) => false,
+            (Role::Viewer, _) => !write,
+            (Role::Editor, Area::Contacts | Area::Forms | Area::Sequences | Area::Templates) => {
+                true
+            }
+            (Role::Editor, _) => !write,
+        }
+    }
+}
+
 /// What an API key may do. A key stores a list of these, or `*` for every scope, present and
 /// future.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -143,5 +197,37 @@ mod tests {
         }
         assert!("contacts".parse::<Scope>().is_err());
         assert_eq!("viewer".parse(), Ok(Role::Viewer));
+    }
+
+    #[test]
+    fn roles_may_see_and_change_their_areas_only() {
+        use Area::*;
+        // (role, areas it may change, areas it may only see); the rest it may not see.
+        let table: [(Role, &[Area], &[Area]); 4] = [
+            (Role::Owner, &Area::ALL, &[]),
+            (Role::Admin, &Area::ALL, &[]),
+            (
+                Role::Editor,
+                &[Contacts, Forms, Sequences, Templates, Account],
+                &[Dashboard, Lists, Messages],
+            ),
+            (
+                Role::Viewer,
+                &[Account],
+                &[
+                    Dashboard, Contacts, Lists, Forms, Sequences, Templates, Messages,
+                ],
+            ),
+        ];
+        for (role, change, see) in table {
+            for area in Area::ALL {
+                let (w, r) = (
+                    change.contains(&area),
+                    change.contains(&area) || see.contains(&area),
+                );
+                assert_eq!(role.may(area, true), w, "{role:?} changes {area:?}");
+                assert_eq!(role.may(area, false), r, "{role:?} sees {area:?}");
+            }
+        }
     }
 }

@@ -19,7 +19,7 @@ pub mod tag;
 pub mod timeline;
 pub mod token;
 
-pub use access::{Role, Scope};
+pub use access::{Area, Role, Scope};
 pub use contact::{Consent, Contact, ContactInput, ContactPatch, Patch};
 pub use email::{Email, EmailError};
 pub use error::FieldErrors;

@@ -1,10 +1,11 @@
-//! The HTTP edge of Nudge: the REST API, its OpenAPI document, public pages for contacts,
-//! health and metrics.
+//! The HTTP edge of Nudge: the REST API, its OpenAPI document, the admin web UI, public pages
+//! for contacts, health and metrics.
 //!
 //! This is the only crate that knows HTTP and JSON. Handlers parse input into the core's types,
 //! call the store, and map every failure to [`error::AppError`], which carries a stable code.
 //! No handler talks to SMTP or waits on a timer.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod error;
@@ -143,6 +144,7 @@ pub fn app(state: AppState) -> Router {
         .route("/c/{token}", get(public::click))
         .route("/metrics", get(metrics))
         .merge(forms::router())
+        .merge(admin::router(state.clone()))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::count_responses,

@@ -7,6 +7,7 @@
 //! check before the write would have reported. Group-tree changes lock the `groups` table,
 //! since the cycle check reads the whole tree.
 
+mod admin;
 mod contacts;
 mod engine;
 mod forms;
@@ -30,6 +31,7 @@ use nudge_store::{
     StartOutcome, StartTarget, StepOutcome, Store, StoreError, SubmissionOutcome, Suppression, Tag,
     User,
 };
+use nudge_store::{LockOut, Session, UserCredentials};
 use rows::{backend, pg_ts};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres, Row};
@@ -265,8 +267,68 @@ impl Store for PgStore {
             id,
             email: user.email.to_string(),
             role: user.role,
+            language: None,
             created_at: now,
         })
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        admin::list_users(&mut conn).await
+    }
+
+    async fn set_user_language(&self, user_id: Uuid, language: Option<&str>) -> Result<User> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        admin::set_language(&mut conn, user_id, language).await
+    }
+
+    async fn user_credentials(&self, email: &nudge_core::Email) -> Result<Option<UserCredentials>> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        admin::credentials(&mut conn, email).await
+    }
+
+    async fn record_failed_sign_in(
+        &self,
+        user_id: Uuid,
+        policy: LockOut,
+        at: Timestamp,
+    ) -> Result<Option<Timestamp>> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        admin::record_failed_sign_in(&mut conn, user_id, policy, at).await
+    }
+
+    async fn clear_failed_sign_ins(&self, user_id: Uuid) -> Result<()> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        admin::clear_failed_sign_ins(&mut conn, user_id).await
+    }
+
+    async fn create_session(&self, id_hash: &str, user_id: Uuid, at: Timestamp) -> Result<Session> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        admin::create_session(&mut conn, id_hash, user_id, at).await
+    }
+
+    async fn session(&self, id_hash: &str) -> Result<Option<Session>> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        admin::session(&mut conn, id_hash).await
+    }
+
+    async fn touch_session(&self, id_hash: &str, at: Timestamp) -> Result<()> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        admin::touch_session(&mut conn, id_hash, at).await
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> Result<()> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        admin::delete_session(&mut conn, id_hash).await
+    }
+
+    async fn delete_expired_sessions(
+        &self,
+        idle_before: Timestamp,
+        created_before: Timestamp,
+    ) -> Result<u64> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        admin::delete_expired_sessions(&mut conn, idle_before, created_before).await
     }
 
     async fn create_field(&self, def: FieldDef) -> Result<FieldDef> {

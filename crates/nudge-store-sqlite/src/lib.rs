@@ -4,6 +4,7 @@
 //! `BEGIN IMMEDIATE`, so writers queue in the process instead of failing with `SQLITE_BUSY`;
 //! reads use a separate pool and see the last committed state.
 
+mod admin;
 mod contacts;
 mod forms;
 mod import;
@@ -26,6 +27,7 @@ use nudge_store::{
     RowOutcome, SequenceRecord, StartOutcome, StartTarget, StepOutcome, Store, StoreError,
     SubmissionOutcome, Suppression, Tag, User,
 };
+use nudge_store::{LockOut, Session, UserCredentials};
 use rows::{backend, micros, ts};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -219,8 +221,79 @@ impl Store for SqliteStore {
             id,
             email: user.email.to_string(),
             role: user.role,
+            language: None,
             created_at: now,
         })
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        let mut conn = self.reader.acquire().await.map_err(backend)?;
+        admin::list_users(&mut conn).await
+    }
+
+    async fn set_user_language(&self, user_id: Uuid, language: Option<&str>) -> Result<User> {
+        let mut tx = self.write().await?;
+        let user = admin::set_language(&mut tx, user_id, language).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(user)
+    }
+
+    async fn user_credentials(&self, email: &nudge_core::Email) -> Result<Option<UserCredentials>> {
+        let mut conn = self.reader.acquire().await.map_err(backend)?;
+        admin::credentials(&mut conn, email).await
+    }
+
+    async fn record_failed_sign_in(
+        &self,
+        user_id: Uuid,
+        policy: LockOut,
+        at: Timestamp,
+    ) -> Result<Option<Timestamp>> {
+        let mut tx = self.write().await?;
+        let locked = admin::record_failed_sign_in(&mut tx, user_id, policy, at).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(locked)
+    }
+
+    async fn clear_failed_sign_ins(&self, user_id: Uuid) -> Result<()> {
+        let mut tx = self.write().await?;
+        admin::clear_failed_sign_ins(&mut tx, user_id).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn create_session(&self, id_hash: &str, user_id: Uuid, at: Timestamp) -> Result<Session> {
+        let mut tx = self.write().await?;
+        let session = admin::create_session(&mut tx, id_hash, user_id, at).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(session)
+    }
+
+    async fn session(&self, id_hash: &str) -> Result<Option<Session>> {
+        let mut conn = self.reader.acquire().await.map_err(backend)?;
+        admin::session(&mut conn, id_hash).await
+    }
+
+    async fn touch_session(&self, id_hash: &str, at: Timestamp) -> Result<()> {
+        let mut tx = self.write().await?;
+        admin::touch_session(&mut tx, id_hash, at).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> Result<()> {
+        let mut tx = self.write().await?;
+        admin::delete_session(&mut tx, id_hash).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn delete_expired_sessions(
+        &self,
+        idle_before: Timestamp,
+        created_before: Timestamp,
+    ) -> Result<u64> {
+        let mut tx = self.write().await?;
+        let deleted = admin::delete_expired_sessions(&mut tx, idle_before, created_before).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(deleted)
     }
 
     async fn create_field(&self, def: FieldDef) -> Result<FieldDef> {

@@ -19,7 +19,9 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
+mod admin;
 mod sequences;
+pub use admin::*;
 pub use sequences::*;
 
 /// Generates one `#[tokio::test]` per story; `$make` is an expression that yields a fresh store.
@@ -66,7 +68,12 @@ macro_rules! conformance_suite {
             forms_are_created_listed_changed_and_deleted,
             a_form_submission_creates_or_updates_a_contact_and_starts_its_sequence,
             erasing_a_contact_removes_its_enrolments_and_jobs,
-            a_group_a_sequence_or_form_uses_cannot_be_deleted
+            a_group_a_sequence_or_form_uses_cannot_be_deleted,
+            users_are_found_for_sign_in_by_address_and_listed,
+            failed_sign_ins_lock_a_user_out_until_cleared,
+            a_users_language_is_stored_and_cleared,
+            sessions_are_created_found_with_their_user_touched_and_deleted,
+            expired_sessions_are_purged_by_idle_time_or_age
         );
     };
     (@tests $make:expr; $($name:ident),* ) => {

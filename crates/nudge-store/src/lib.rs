@@ -78,6 +78,44 @@ pub trait Store: Send + Sync + 'static {
     /// The key whose SHA-256 is `key_hash`, if any.
     async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>>;
     async fn create_user(&self, user: NewUser) -> Result<User>;
+    /// Every user, oldest first.
+    async fn list_users(&self) -> Result<Vec<User>>;
+    /// Sets the admin UI's language of a user (`None`: follow the browser).
+    async fn set_user_language(&self, user_id: Uuid, language: Option<&str>) -> Result<User>;
+
+    // Admin sign-in: credentials, lock-out and sessions.
+    /// The user with this address (matched by its key, like contacts), with what sign-in checks.
+    async fn user_credentials(&self, email: &nudge_core::Email) -> Result<Option<UserCredentials>>;
+    /// Counts a failed sign-in at `at`. The failure that reaches `policy.after_failures` locks
+    /// the user until `at + policy.duration` and starts the count again; returns that lock.
+    /// One statement counts and locks, so guesses sent side by side cannot slip past the limit.
+    async fn record_failed_sign_in(
+        &self,
+        user_id: Uuid,
+        policy: LockOut,
+        at: jiff::Timestamp,
+    ) -> Result<Option<jiff::Timestamp>>;
+    /// After a successful sign-in: no failures counted, no lock.
+    async fn clear_failed_sign_ins(&self, user_id: Uuid) -> Result<()>;
+    /// A new session for the cookie value whose SHA-256 is `id_hash`, seen last at `at`.
+    async fn create_session(
+        &self,
+        id_hash: &str,
+        user_id: Uuid,
+        at: jiff::Timestamp,
+    ) -> Result<Session>;
+    /// The session and its user; expiry is the caller's to judge from the two instants.
+    async fn session(&self, id_hash: &str) -> Result<Option<Session>>;
+    async fn touch_session(&self, id_hash: &str, at: jiff::Timestamp) -> Result<()>;
+    /// Signs one browser out; an unknown session is no error.
+    async fn delete_session(&self, id_hash: &str) -> Result<()>;
+    /// Deletes the sessions last seen before `idle_before` or created before `created_before`;
+    /// returns how many.
+    async fn delete_expired_sessions(
+        &self,
+        idle_before: jiff::Timestamp,
+        created_before: jiff::Timestamp,
+    ) -> Result<u64>;
 
     // Custom fields.
     async fn create_field(&self, def: FieldDef) -> Result<FieldDef>;

@@ -82,7 +82,48 @@ pub struct User {
     pub id: Uuid,
     pub email: String,
     pub role: Role,
+    /// The admin UI's language this user chose (`en`, `nl`, `de`); `None` follows the browser.
+    pub language: Option<String>,
     pub created_at: Timestamp,
+}
+
+/// A user as sign-in needs it: with the password hash and the lock-out state.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserCredentials {
+    pub user: User,
+    /// An argon2 PHC string.
+    pub password_hash: String,
+    /// Failed sign-ins since the last success or lock-out.
+    pub failed_sign_ins: u32,
+    /// Sign-in is refused until then.
+    pub locked_until: Option<Timestamp>,
+}
+
+// Never the password hash: these records may reach logs.
+impl std::fmt::Debug for UserCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserCredentials")
+            .field("user", &self.user)
+            .field("failed_sign_ins", &self.failed_sign_ins)
+            .field("locked_until", &self.locked_until)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How many failed sign-ins lock a user out, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockOut {
+    pub after_failures: u32,
+    pub duration: jiff::SignedDuration,
+}
+
+/// A signed-in browser: the SHA-256 (hex) of its cookie value, and whose it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id_hash: String,
+    pub user: User,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
 }
 
 /// What an erase keeps: a hash of the address and the status it had.

@@ -111,6 +111,7 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> anyhow::Result<ExitCod
         )));
     }
     eprintln!("Nudge is running on {}", settings.database_display());
+    eprintln!("  Admin:   {public}/admin (sign in as a user made with `nudge user create`)");
     eprintln!("  API:     {public}/api/v1 (create a key with `nudge api-key create --name NAME`)");
     eprintln!("  OpenAPI: {public}/api/v1/openapi.json");
     eprintln!("  Health:  {public}/healthz");

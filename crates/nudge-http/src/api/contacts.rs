@@ -223,7 +223,8 @@ pub struct ContactQuery {
     pub tag: Option<String>,
 }
 
-fn filter(query: &ContactQuery) -> Result<ContactFilter, AppError> {
+/// Reads the filters; the admin UI's contact list takes the same query parameters.
+pub(crate) fn filter(query: &ContactQuery) -> Result<ContactFilter, AppError> {
     let mut errors = nudge_core::FieldErrors::new();
     let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,

@@ -1,9 +1,12 @@
 #![allow(clippy::unwrap_used)] // Test helpers: a failed setup should stop the test loudly.
 
+use argon2::password_hash::PasswordHasher;
+use argon2::{Algorithm, Argon2, Params, Version};
 use jiff::Timestamp;
+use nudge_core::{Email, Role};
 use nudge_engine::TestClock;
 use nudge_http::AppState;
-use nudge_store::{NewApiKey, Store};
+use nudge_store::{NewApiKey, NewUser, Store};
 use nudge_store_sqlite::SqliteStore;
 use reqwest::{Method, Response};
 use serde_json::Value;
@@ -83,6 +86,28 @@ pub async fn new_key(store: &dyn Store, scopes: &[&str]) -> String {
         .await
         .unwrap();
     key
+}
+
+/// The password of every user [`add_user`] makes.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// An admin UI user with [`PASSWORD`]. Its argon2id hash has small costs: the default costs
+/// take seconds to verify in an unoptimised test build, and the server reads the costs from
+/// the hash, as it does for any.
+pub async fn add_user(app: &TestApp, email: &str, role: Role) {
+    let params = Params::new(64, 1, 1, None).unwrap();
+    let hash = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password(PASSWORD.as_bytes())
+        .unwrap()
+        .to_string();
+    app.store
+        .create_user(NewUser {
+            email: Email::parse(email).unwrap(),
+            password_hash: hash,
+            role,
+        })
+        .await
+        .unwrap();
 }
 
 impl TestApp {

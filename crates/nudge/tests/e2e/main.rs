@@ -2,6 +2,7 @@
 //! spirit of zero-to-production's `spawn_app()`; the CLI tests run the built binary.
 
 mod accounts;
+mod admin;
 mod cli;
 mod contacts;
 mod delivery;
