@@ -6,6 +6,7 @@ use jiff::{SignedDuration, Timestamp};
 use nudge_core::status::plan_transition;
 use nudge_core::timeline::TimelineEvent;
 use nudge_core::{ChangeSource, MessageClass, MessageStatus, SendDecision, SkipRule, Status};
+use nudge_store::plan::{FinishColumns, finish_event, is_own_finish_error, lease_lost};
 use nudge_store::{
     Delivery, Engagement, Message, MessageContent, MessageFilter, NewMessage, Page, PageRequest,
     Result, StoreError,
@@ -167,94 +168,66 @@ pub async fn finish(
     delivery: Delivery,
     at: Timestamp,
 ) -> Result<Message> {
-    let held: Option<(String, Option<String>)> =
-        sqlx::query_as("SELECT status, lease_owner FROM messages WHERE id = ?")
+    // The lease check is the update's own condition: one statement for the row, whatever the
+    // outcome (a NULL leaves a column as it is), and a second only to say why none matched.
+    let columns = FinishColumns::of(&delivery, at);
+    let sql = format!(
+        "UPDATE messages SET status = ?, lease_owner = NULL, lease_until = NULL, \
+         message_id = coalesce(?, message_id), sent_at = coalesce(?, sent_at), \
+         due_at = coalesce(?, due_at), last_error = coalesce(?, last_error), \
+         skip_rule = coalesce(?, skip_rule), smtp_account_id = coalesce(?, smtp_account_id) \
+         WHERE id = ? AND status = 'sending' AND lease_owner = ? RETURNING {COLUMNS}"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(columns.status.as_str())
+        .bind(columns.message_id)
+        .bind(columns.sent_at.map(micros))
+        .bind(columns.due_at.map(micros))
+        .bind(columns.last_error)
+        .bind(columns.skip_rule.map(SkipRule::as_str))
+        .bind(columns.smtp_account_id)
+        .bind(id)
+        .bind(owner)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(backend)?;
+    let Some(row) = row else {
+        let exists = sqlx::query("SELECT 1 FROM messages WHERE id = ?")
             .bind(id)
             .fetch_optional(&mut *conn)
             .await
             .map_err(backend)?;
-    let Some((status, lease_owner)) = held else {
-        return Err(StoreError::NotFound);
-    };
-    if status != MessageStatus::Sending.as_str() || lease_owner.as_deref() != Some(owner) {
-        return Err(StoreError::Conflict {
-            code: "lease_lost",
-            field: None,
-            message: format!("message {id} is no longer leased to {owner}"),
+        return Err(match exists {
+            Some(_) => lease_lost(id, owner),
+            None => StoreError::NotFound,
         });
-    }
-    let current = get(conn, id).await?;
-    let subject = current.content.subject.as_str();
-    let (status, events) = match &delivery {
-        Delivery::Sent {
-            message_id,
-            smtp_account_id,
-        } => {
-            sqlx::query(
-                "UPDATE messages SET message_id = ?, sent_at = ?, smtp_account_id = ? WHERE id = ?",
-            )
-            .bind(message_id)
-            .bind(micros(at))
-            .bind(smtp_account_id)
-            .bind(id)
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-            (
-                MessageStatus::Sent,
-                vec![TimelineEvent::email_sent(id, subject)],
-            )
-        }
-        Delivery::Retry { at: next, error } => {
-            sqlx::query("UPDATE messages SET due_at = ?, last_error = ? WHERE id = ?")
-                .bind(micros(*next))
-                .bind(error)
-                .bind(id)
-                .execute(&mut *conn)
-                .await
-                .map_err(backend)?;
-            let event = TimelineEvent::email_deferred(id, subject, error, *next);
-            (MessageStatus::Retrying, vec![event])
-        }
-        Delivery::Failed { error, bounce } => {
-            sqlx::query("UPDATE messages SET last_error = ? WHERE id = ?")
-                .bind(error)
-                .bind(id)
-                .execute(&mut *conn)
-                .await
-                .map_err(backend)?;
-            let mut events = Vec::new();
-            if *bounce {
-                events.push(TimelineEvent::email_bounced(id, subject, error));
-                events.extend(bounce_contact(conn, current.contact_id, at).await?);
-            } else {
-                events.push(TimelineEvent::email_failed(id, subject, error));
-            }
-            (MessageStatus::Failed, events)
-        }
-        Delivery::Skipped(rule) => {
-            sqlx::query("UPDATE messages SET skip_rule = ? WHERE id = ?")
-                .bind(rule.as_str())
-                .bind(id)
-                .execute(&mut *conn)
-                .await
-                .map_err(backend)?;
-            (
-                MessageStatus::Skipped,
-                vec![TimelineEvent::email_skipped(id, subject, *rule)],
-            )
-        }
     };
-    sqlx::query(
-        "UPDATE messages SET status = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?",
-    )
-    .bind(status.as_str())
-    .bind(id)
-    .execute(&mut *conn)
-    .await
-    .map_err(backend)?;
-    insert_timeline(conn, current.contact_id, at, &events).await?;
-    get(conn, id).await
+    let finished = message(&row)?;
+    let mut events = vec![finish_event(id, &finished.content.subject, &delivery)];
+    if let Delivery::Failed { bounce: true, .. } = delivery {
+        events.extend(bounce_contact(conn, finished.contact_id, at).await?);
+    }
+    insert_timeline(conn, finished.contact_id, at, &events).await?;
+    Ok(finished)
+}
+
+/// [`finish`] for each outcome, in the caller's transaction. A message that is gone or whose
+/// lease was lost gets its error in its place; any other error ends the batch, and the caller's
+/// rollback then records none of it.
+pub async fn finish_many(
+    conn: &mut SqliteConnection,
+    owner: &str,
+    outcomes: Vec<(Uuid, Delivery)>,
+    at: Timestamp,
+) -> Result<Vec<Result<Message>>> {
+    let mut done = Vec::with_capacity(outcomes.len());
+    for (id, delivery) in outcomes {
+        match finish(conn, id, owner, delivery, at).await {
+            Err(e) if !is_own_finish_error(&e) => return Err(e),
+            result => done.push(result),
+        }
+    }
+    Ok(done)
 }
 
 /// A hard bounce makes the contact bounced, unless the rules keep it (a complaint outranks it).

@@ -1,11 +1,13 @@
 //! Decisions both backends make the same way, between reading rows and writing them.
 
-use crate::{ExistingPolicy, ImportRow, RowOutcome, StoreError, Suppression};
+use crate::{Delivery, ExistingPolicy, ImportRow, RowOutcome, StoreError, Suppression};
+use jiff::Timestamp;
 use nudge_core::contact::{NewContact, plan_create, plan_update};
 use nudge_core::status::{TransitionError, plan_transition};
 use nudge_core::timeline::TimelineEvent;
 use nudge_core::{
-    ChangeSource, Contact, ContactInput, ContactPatch, Email, FieldDef, Patch, TagName,
+    ChangeSource, Contact, ContactInput, ContactPatch, Email, FieldDef, MessageStatus, Patch,
+    SkipRule, TagName,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -313,4 +315,93 @@ mod tests {
         assert_eq!(diff(&[1, 2, 3], &[3, 4]), (vec![4], vec![1, 2]));
         assert_eq!(diff::<u8>(&[], &[]), (vec![], vec![]));
     }
+}
+
+/// What recording an attempt writes on its ledger row. A column that is `None` keeps what it
+/// holds, so both backends update a row with one statement whatever the outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FinishColumns<'a> {
+    pub status: MessageStatus,
+    pub message_id: Option<&'a str>,
+    pub sent_at: Option<Timestamp>,
+    pub due_at: Option<Timestamp>,
+    pub last_error: Option<&'a str>,
+    pub skip_rule: Option<SkipRule>,
+    pub smtp_account_id: Option<Uuid>,
+}
+
+impl<'a> FinishColumns<'a> {
+    /// The columns for `delivery`, recorded at `at`.
+    pub fn of(delivery: &'a Delivery, at: Timestamp) -> Self {
+        let only = |status| FinishColumns {
+            status,
+            message_id: None,
+            sent_at: None,
+            due_at: None,
+            last_error: None,
+            skip_rule: None,
+            smtp_account_id: None,
+        };
+        match delivery {
+            Delivery::Sent {
+                message_id,
+                smtp_account_id,
+            } => FinishColumns {
+                message_id: Some(message_id),
+                sent_at: Some(at),
+                smtp_account_id: *smtp_account_id,
+                ..only(MessageStatus::Sent)
+            },
+            Delivery::Retry { at: next, error } => FinishColumns {
+                due_at: Some(*next),
+                last_error: Some(error),
+                ..only(MessageStatus::Retrying)
+            },
+            Delivery::Failed { error, .. } => FinishColumns {
+                last_error: Some(error),
+                ..only(MessageStatus::Failed)
+            },
+            Delivery::Skipped(rule) => FinishColumns {
+                skip_rule: Some(*rule),
+                ..only(MessageStatus::Skipped)
+            },
+        }
+    }
+}
+
+/// The timeline entry of a recorded attempt. A bounce's change of the contact's status is the
+/// caller's, from the contact it holds.
+pub fn finish_event(id: Uuid, subject: &str, delivery: &Delivery) -> TimelineEvent {
+    match delivery {
+        Delivery::Sent { .. } => TimelineEvent::email_sent(id, subject),
+        Delivery::Retry { at, error } => TimelineEvent::email_deferred(id, subject, error, *at),
+        Delivery::Failed { error, bounce } if *bounce => {
+            TimelineEvent::email_bounced(id, subject, error)
+        }
+        Delivery::Failed { error, .. } => TimelineEvent::email_failed(id, subject, error),
+        Delivery::Skipped(rule) => TimelineEvent::email_skipped(id, subject, *rule),
+    }
+}
+
+/// A finish by a dispatcher whose lease ran out (another took the message) or of a message
+/// that is no longer being sent.
+pub fn lease_lost(id: Uuid, owner: &str) -> StoreError {
+    StoreError::Conflict {
+        code: "lease_lost",
+        field: None,
+        message: format!("message {id} is no longer leased to {owner}"),
+    }
+}
+
+/// Whether an error of one message in [`crate::Store::finish_messages`] stays that message's
+/// own (the others are still recorded) rather than failing the whole transaction.
+pub fn is_own_finish_error(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::NotFound
+            | StoreError::Conflict {
+                code: "lease_lost",
+                ..
+            }
+    )
 }
