@@ -165,7 +165,7 @@ impl Template {
             preferences_url: ctx.preferences_url,
         });
         let subject = self.render_part(SUBJECT, &vars)?;
-        let html = inline_css(&self.render_part(HTML, &vars)?)?;
+        let html = inline_css(self.render_part(HTML, &vars)?)?;
         let text = if self.has_text {
             self.render_part(TEXT, &vars)?
         } else {
@@ -233,15 +233,28 @@ fn default_filter(value: &Value, fallback: Option<Value>, boolean: Option<bool>)
     }
 }
 
-fn inline_css(html: &str) -> Result<String, RenderError> {
+fn inline_css(html: String) -> Result<String, RenderError> {
+    // The inliner parses and writes the whole document again, which costs about as much as
+    // rendering it; without a `<style>` element to inline or a `<link>` to drop it would only
+    // reformat the markup.
+    if !has_tag(&html, b"<style") && !has_tag(&html, b"<link") {
+        return Ok(html);
+    }
     css_inline::CSSInliner::options()
         // Templates are user input: never fetch what they link to.
         .load_remote_stylesheets(false)
         // Media queries cannot be inlined; clients that understand them still get them.
         .keep_at_rules(true)
         .build()
-        .inline(html)
+        .inline(&html)
         .map_err(|err| RenderError::Css(err.to_string()))
+}
+
+/// Whether `html` holds `tag` (lower case, with its `<`) in any case.
+fn has_tag(html: &str, tag: &[u8]) -> bool {
+    html.as_bytes()
+        .windows(tag.len())
+        .any(|w| w.eq_ignore_ascii_case(tag))
 }
 
 /// The values one render sees; `variables` turns them into the documented layout.
@@ -666,6 +679,18 @@ mod tests {
             "{}",
             rendered.html
         );
+    }
+
+    #[test]
+    fn html_without_style_or_link_elements_is_sent_as_rendered() {
+        let html = "<p>Hi {{ first_name }}</p>";
+        let template = Template::check("s", html, None, &[]).unwrap();
+        let rendered = render(&template, &contact(Some("Anna"), &[]));
+        assert_eq!(rendered.html, "<p>Hi Anna</p>");
+        let upper = "<p>Hi</p><LINK REL=stylesheet href=\"https://tracker.example/x.css\">";
+        let template = Template::check("s", upper, None, &[]).unwrap();
+        let rendered = render(&template, &contact(None, &[]));
+        assert!(!rendered.html.contains("tracker"), "{}", rendered.html);
     }
 
     #[test]

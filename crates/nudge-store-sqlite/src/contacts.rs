@@ -121,21 +121,32 @@ pub async fn insert_timeline(
     at: Timestamp,
     events: &[TimelineEvent],
 ) -> Result<()> {
-    if events.is_empty() {
-        return Ok(());
+    let entries: Vec<_> = events.iter().map(|e| (contact, e)).collect();
+    insert_timelines(conn, at, &entries).await
+}
+
+/// Timeline entries of several contacts, with as few statements as the variable limit allows.
+pub async fn insert_timelines(
+    conn: &mut SqliteConnection,
+    at: Timestamp,
+    entries: &[(Uuid, &TimelineEvent)],
+) -> Result<()> {
+    // Six variables a row: well below SQLite's limit on one statement (999 in old builds).
+    const CHUNK: usize = 150;
+    for chunk in entries.chunks(CHUNK) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO timeline (id, contact_id, at, kind, summary, data) ",
+        );
+        q.push_values(chunk, |mut row, (contact, e)| {
+            row.push_bind(Uuid::now_v7())
+                .push_bind(*contact)
+                .push_bind(micros(at))
+                .push_bind(e.kind.as_str())
+                .push_bind(e.summary.clone())
+                .push_bind(e.data.to_string());
+        });
+        q.build().execute(&mut *conn).await.map_err(backend)?;
     }
-    let mut q = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO timeline (id, contact_id, at, kind, summary, data) ",
-    );
-    q.push_values(events, |mut row, e| {
-        row.push_bind(Uuid::now_v7())
-            .push_bind(contact)
-            .push_bind(micros(at))
-            .push_bind(e.kind.as_str())
-            .push_bind(e.summary.clone())
-            .push_bind(e.data.to_string());
-    });
-    q.build().execute(conn).await.map_err(backend)?;
     Ok(())
 }
 

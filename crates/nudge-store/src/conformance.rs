@@ -1397,6 +1397,44 @@ pub async fn a_batch_of_outcomes_is_recorded_together_each_under_its_lease(store
         matches!(again[..], [Err(StoreError::Conflict { .. })]),
         "a finished message stays finished"
     );
+    let twice = queue(c1, "batch-twice", 200).await;
+    store
+        .claim_messages(ctx(200).at, 10, "a", LEASE)
+        .await
+        .unwrap();
+    let both = store
+        .finish_messages(
+            "a",
+            vec![
+                (twice.id, outcome("<first@x>")),
+                (twice.id, outcome("<second@x>")),
+            ],
+            ctx(201).at,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            both[..],
+            [
+                Ok(_),
+                Err(StoreError::Conflict {
+                    code: "lease_lost",
+                    ..
+                })
+            ]
+        ),
+        "the first outcome of a message named twice ends its lease: {both:?}"
+    );
+    assert_eq!(
+        store
+            .get_message(twice.id)
+            .await
+            .unwrap()
+            .message_id
+            .as_deref(),
+        Some("<first@x>")
+    );
     assert!(
         store
             .finish_messages("a", Vec::new(), ctx(5).at)

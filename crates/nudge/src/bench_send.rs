@@ -228,10 +228,11 @@ async fn run(
         let times = outcomes(&store).await?;
         let steady = times.of("steady-");
         println!(
-            "[{backend}] steady load of {offered:.0} messages/s ({:.0}% of the burst rate) for {} s: {} sent of {queued}, queued->accepted p50 {:.0} ms, p99 {:.0} ms",
+            "[{backend}] steady load of {offered:.0} messages/s ({:.0}% of the burst rate) for {} s: {} sent of {queued} queued ({:.0}/s), queued->accepted p50 {:.0} ms, p99 {:.0} ms",
             args.steady_load * 100.0,
             args.steady_seconds,
             steady.sent(),
+            queued as f64 / args.steady_seconds as f64,
             steady.percentile(0.50),
             steady.percentile(0.99)
         );
@@ -284,26 +285,48 @@ async fn steady(
     length: Duration,
 ) -> anyhow::Result<u64> {
     const TICK: Duration = Duration::from_millis(10);
+    // Several queuers, as several API requests would: one alone waits for each commit and
+    // falls behind a rate the dispatcher keeps up with.
+    const QUEUERS: u64 = 4;
     let waker = dispatcher.waker();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(dispatcher.run(async {
         let _ = stopped.await;
     }));
-    let clock = SystemClock;
+    let contacts: Arc<[uuid::Uuid]> = contacts.into();
     let started = Instant::now();
-    let mut queued = 0u64;
-    let mut ticks = tokio::time::interval(TICK);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    while started.elapsed() < length {
-        ticks.tick().await;
-        let due = (started.elapsed().as_secs_f64() * rate) as u64;
-        while queued < due {
-            let contact = contacts[(queued as usize) % contacts.len().max(1)];
-            let message = new_message(contact, format!("steady-{queued}"), clock.now());
-            store.queue_message(message, clock.now()).await?;
-            queued += 1;
-        }
-        waker.notify_one();
+    let mut queuers = tokio::task::JoinSet::new();
+    for first in 0..QUEUERS {
+        let store = Arc::clone(store);
+        let contacts = Arc::clone(&contacts);
+        let waker = Arc::clone(&waker);
+        queuers.spawn(async move {
+            let clock = SystemClock;
+            let mut next = first;
+            let mut queued = 0u64;
+            let mut ticks = tokio::time::interval(TICK);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            while started.elapsed() < length {
+                ticks.tick().await;
+                let due = (started.elapsed().as_secs_f64() * rate) as u64;
+                while next < due {
+                    let Some(contact) = contacts.get((next as usize) % contacts.len().max(1))
+                    else {
+                        break;
+                    };
+                    let message = new_message(*contact, format!("steady-{next}"), clock.now());
+                    store.queue_message(message, clock.now()).await?;
+                    next += QUEUERS;
+                    queued += 1;
+                }
+                waker.notify_one();
+            }
+            anyhow::Ok(queued)
+        });
+    }
+    let mut queued = 0;
+    while let Some(done) = queuers.join_next().await {
+        queued += done.context("a queueing task failed")??;
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     while store.next_due().await?.is_some() && Instant::now() < deadline {
