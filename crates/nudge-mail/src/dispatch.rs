@@ -388,7 +388,7 @@ impl Dispatcher {
             let reuse = built.take().filter(|(s, _)| *s == sender);
             let message_bytes = match reuse {
                 Some((_, b)) => b,
-                None => match self.build(message, &contact, &template, &sender).await {
+                None => match self.build(message, contact, &template, &sender).await {
                     Ok(b) => b,
                     Err(outcome) => return outcome,
                 },

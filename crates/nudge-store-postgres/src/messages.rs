@@ -11,7 +11,7 @@
 //!   contact, then its messages by cascade), so the two cannot deadlock.
 
 use crate::Lock;
-use crate::contacts::{self, insert_timeline};
+use crate::contacts::{self, insert_timeline, insert_timelines};
 use crate::rows::{self, CONTACT_COLUMNS, backend, pg_ts};
 use jiff::{SignedDuration, Timestamp};
 use nudge_core::status::plan_transition;
@@ -19,14 +19,14 @@ use nudge_core::timeline::TimelineEvent;
 use nudge_core::{
     ChangeSource, Contact, MessageClass, MessageStatus, SendDecision, SkipRule, Status,
 };
-use nudge_store::plan::{FinishColumns, finish_event, is_own_finish_error, lease_lost};
+use nudge_store::plan::{FinishColumns, finish_event, lease_lost};
 use nudge_store::{
     Delivery, Engagement, Message, MessageContent, MessageFilter, NewMessage, Page, PageRequest,
     Result, StoreError,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use uuid::Uuid;
 
 const COLUMNS: &str = "id, contact_id, class, status, skip_rule, to_email, subject, html, text, \
@@ -239,20 +239,28 @@ pub async fn finish(
     finish_of(conn, contact_id, id, owner, delivery, at).await
 }
 
-/// [`finish`] for each outcome, in the caller's transaction. A message that is gone or whose
-/// lease was lost gets its error in its place; any other error ends the batch, and the caller's
-/// rollback then records none of it.
+/// [`finish`] for each outcome, in the caller's transaction, with a few statements for the
+/// whole batch rather than a few per message. A message that is gone or whose lease was lost
+/// gets its error in its place; any other error ends the batch, and the caller's rollback then
+/// records none of it.
 ///
-/// The rows are taken in the order of (contact, message), so two batches that share contacts
-/// lock them in the same order and cannot deadlock, and each contact still comes before its
-/// messages, as in an erasure.
+/// The contacts are locked first, as in [`finish`] and as an erasure takes them (see the module
+/// comment), and in the order of their ids, so that two batches sharing contacts cannot
+/// deadlock. Contacts of bounces are locked to be written back (and come first); the others
+/// only so that they stay while their timeline entries are written.
 pub async fn finish_many(
     conn: &mut PgConnection,
     owner: &str,
     outcomes: Vec<(Uuid, Delivery)>,
     at: Timestamp,
 ) -> Result<Vec<Result<Message>>> {
-    let ids: Vec<Uuid> = outcomes.iter().map(|(id, _)| *id).collect();
+    // A message named twice is finished by its first outcome; the second then finds no lease.
+    let mut seen = HashSet::new();
+    let (first, again): (Vec<_>, Vec<_>) = outcomes
+        .iter()
+        .enumerate()
+        .partition(|(_, (id, _))| seen.insert(*id));
+    let ids: Vec<Uuid> = first.iter().map(|(_, (id, _))| *id).collect();
     let rows: Vec<(Uuid, Uuid)> =
         sqlx::query_as("SELECT id, contact_id FROM messages WHERE id = ANY($1)")
             .bind(&ids)
@@ -260,23 +268,172 @@ pub async fn finish_many(
             .await
             .map_err(backend)?;
     let contact_of: HashMap<Uuid, Uuid> = rows.into_iter().collect();
-    let mut order: Vec<(usize, Option<Uuid>, Uuid, Delivery)> = outcomes
-        .into_iter()
-        .enumerate()
-        .map(|(i, (id, delivery))| (i, contact_of.get(&id).copied(), id, delivery))
-        .collect();
-    order.sort_by_key(|(_, contact, id, _)| (*contact, *id));
-    let mut done = Vec::with_capacity(order.len());
-    for (i, contact, id, delivery) in order {
-        let result = match contact {
-            Some(contact) => finish_of(conn, contact, id, owner, delivery, at).await,
-            None => Err(StoreError::NotFound),
-        };
-        match result {
-            Err(e) if !is_own_finish_error(&e) => return Err(e),
-            result => done.push((i, result)),
+    let (bounced, referred): (BTreeSet<Uuid>, BTreeSet<Uuid>) = {
+        let mut bounced = BTreeSet::new();
+        let mut referred = BTreeSet::new();
+        for (_, (id, delivery)) in &first {
+            if let Some(contact) = contact_of.get(id) {
+                if matches!(delivery, Delivery::Failed { bounce: true, .. }) {
+                    bounced.insert(*contact);
+                } else {
+                    referred.insert(*contact);
+                }
+            }
         }
+        (bounced, referred)
+    };
+    let sql = format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.id = ANY($1) ORDER BY c.id{}",
+        Lock::NoKeyUpdate.clause()
+    );
+    let bounced: Vec<Uuid> = bounced.into_iter().collect();
+    let mut to_bounce = HashMap::new();
+    for row in sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&bounced)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?
+    {
+        let contact = rows::contact(&row)?;
+        to_bounce.insert(contact.id, contact);
     }
+    let referred: Vec<Uuid> = referred
+        .into_iter()
+        .filter(|c| !to_bounce.contains_key(c))
+        .collect();
+    let sql = format!(
+        "SELECT c.id FROM contacts c WHERE c.id = ANY($1) ORDER BY c.id{}",
+        Lock::KeyShare.clause()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&referred)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+
+    // One update for every row whose lease holds (re-checked on the locked row if another
+    // transaction changed it first); a NULL leaves a column as it is.
+    let columns: Vec<FinishColumns> = first
+        .iter()
+        .map(|(_, (_, delivery))| FinishColumns::of(delivery, at))
+        .collect();
+    let returning = COLUMNS
+        .split(',')
+        .map(|c| format!("m.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "UPDATE messages m SET status = v.status, lease_owner = NULL, lease_until = NULL, \
+         message_id = COALESCE(v.message_id, m.message_id), \
+         sent_at = COALESCE(v.sent_at, m.sent_at), due_at = COALESCE(v.due_at, m.due_at), \
+         last_error = COALESCE(v.last_error, m.last_error), \
+         skip_rule = COALESCE(v.skip_rule, m.skip_rule), \
+         smtp_account_id = COALESCE(v.smtp_account_id, m.smtp_account_id) \
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], \
+             $6::text[], $7::text[], $8::uuid[]) \
+         AS v (id, status, message_id, sent_at, due_at, last_error, skip_rule, smtp_account_id) \
+         WHERE m.id = v.id AND m.status = 'sending' AND m.lease_owner = $9 \
+         RETURNING {returning}"
+    );
+    let updated = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&ids)
+        .bind(
+            columns
+                .iter()
+                .map(|c| c.status.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(columns.iter().map(|c| c.message_id).collect::<Vec<_>>())
+        .bind(
+            columns
+                .iter()
+                .map(|c| c.sent_at.map(pg_ts))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            columns
+                .iter()
+                .map(|c| c.due_at.map(pg_ts))
+                .collect::<Vec<_>>(),
+        )
+        .bind(columns.iter().map(|c| c.last_error).collect::<Vec<_>>())
+        .bind(
+            columns
+                .iter()
+                .map(|c| c.skip_rule.map(SkipRule::as_str))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            columns
+                .iter()
+                .map(|c| c.smtp_account_id)
+                .collect::<Vec<_>>(),
+        )
+        .bind(owner)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+    let mut finished = HashMap::with_capacity(updated.len());
+    for row in updated {
+        let m = message(&row)?;
+        finished.insert(m.id, m);
+    }
+    let missing: Vec<Uuid> = ids
+        .iter()
+        .copied()
+        .filter(|id| !finished.contains_key(id))
+        .collect();
+    let present: HashSet<Uuid> = sqlx::query_scalar("SELECT id FROM messages WHERE id = ANY($1)")
+        .bind(&missing)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?
+        .into_iter()
+        .collect();
+    let gone = |id: &Uuid| {
+        if present.contains(id) {
+            lease_lost(*id, owner)
+        } else {
+            StoreError::NotFound
+        }
+    };
+
+    let mut done = Vec::with_capacity(outcomes.len());
+    let mut events = Vec::with_capacity(first.len());
+    for (i, (id, delivery)) in first {
+        let Some(m) = finished.remove(id) else {
+            done.push((i, Err(gone(id))));
+            continue;
+        };
+        events.push((
+            m.contact_id,
+            finish_event(*id, &m.content.subject, delivery),
+        ));
+        if let (Delivery::Failed { bounce: true, .. }, Some(contact)) =
+            (delivery, to_bounce.remove(&m.contact_id))
+        {
+            events.extend(
+                bounce_contact(conn, contact, at)
+                    .await?
+                    .map(|e| (m.contact_id, e)),
+            );
+        }
+        done.push((i, Ok(m)));
+    }
+    let recorded: HashSet<Uuid> = done
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok().map(|m| m.id))
+        .collect();
+    for (i, (id, _)) in again {
+        let error = if recorded.contains(id) {
+            lease_lost(*id, owner)
+        } else {
+            gone(id)
+        };
+        done.push((i, Err(error)));
+    }
+    let entries: Vec<_> = events.iter().map(|(contact, e)| (*contact, e)).collect();
+    insert_timelines(conn, at, &entries).await?;
     done.sort_by_key(|(i, _)| *i);
     Ok(done.into_iter().map(|(_, result)| result).collect())
 }

@@ -392,16 +392,3 @@ pub fn lease_lost(id: Uuid, owner: &str) -> StoreError {
         message: format!("message {id} is no longer leased to {owner}"),
     }
 }
-
-/// Whether an error of one message in [`crate::Store::finish_messages`] stays that message's
-/// own (the others are still recorded) rather than failing the whole transaction.
-pub fn is_own_finish_error(e: &StoreError) -> bool {
-    matches!(
-        e,
-        StoreError::NotFound
-            | StoreError::Conflict {
-                code: "lease_lost",
-                ..
-            }
-    )
-}

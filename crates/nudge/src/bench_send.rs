@@ -146,13 +146,8 @@ async fn run(
 
     // Everything is due at the same instant, when queueing starts, so the latency figure also
     // holds the queueing time (see the module comment for what it then means).
-    let clock = SystemClock;
     let queue_started = Instant::now();
-    let due = clock.now();
-    for (i, contact) in contacts.iter().enumerate() {
-        let message = new_message(*contact, format!("bench-{i}"), due);
-        store.queue_message(message, clock.now()).await?;
-    }
+    queue_burst(&store, &contacts, SystemClock.now()).await?;
     println!(
         "[{backend}] queued {} messages in {:.1} s",
         contacts.len(),
@@ -257,6 +252,40 @@ fn new_message(contact: uuid::Uuid, idempotency_key: String, due: Timestamp) -> 
     }
 }
 
+/// Several tasks queue messages side by side, as several API requests would: one alone waits
+/// for each commit, which on PostgreSQL is a flush to disk.
+const QUEUERS: usize = 4;
+
+/// Queues one message for each contact, all due at `due`.
+async fn queue_burst(
+    store: &Arc<dyn Store>,
+    contacts: &[uuid::Uuid],
+    due: Timestamp,
+) -> anyhow::Result<()> {
+    let mut queuers = tokio::task::JoinSet::new();
+    for first in 0..QUEUERS {
+        let store = Arc::clone(store);
+        let mine: Vec<(usize, uuid::Uuid)> = contacts
+            .iter()
+            .copied()
+            .enumerate()
+            .skip(first)
+            .step_by(QUEUERS)
+            .collect();
+        queuers.spawn(async move {
+            for (i, contact) in mine {
+                let message = new_message(contact, format!("bench-{i}"), due);
+                store.queue_message(message, SystemClock.now()).await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = queuers.join_next().await {
+        done.context("a queueing task failed")??;
+    }
+    Ok(())
+}
+
 /// Runs passes until nothing is due, or until a deadline: a sink that refuses everything
 /// leaves retries scheduled minutes ahead.
 async fn drain(dispatcher: Dispatcher, store: Arc<dyn Store>, n: u64) -> anyhow::Result<()> {
@@ -285,9 +314,7 @@ async fn steady(
     length: Duration,
 ) -> anyhow::Result<u64> {
     const TICK: Duration = Duration::from_millis(10);
-    // Several queuers, as several API requests would: one alone waits for each commit and
-    // falls behind a rate the dispatcher keeps up with.
-    const QUEUERS: u64 = 4;
+    let stride = QUEUERS as u64;
     let waker = dispatcher.waker();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(dispatcher.run(async {
@@ -296,7 +323,7 @@ async fn steady(
     let contacts: Arc<[uuid::Uuid]> = contacts.into();
     let started = Instant::now();
     let mut queuers = tokio::task::JoinSet::new();
-    for first in 0..QUEUERS {
+    for first in 0..stride {
         let store = Arc::clone(store);
         let contacts = Arc::clone(&contacts);
         let waker = Arc::clone(&waker);
@@ -316,7 +343,7 @@ async fn steady(
                     };
                     let message = new_message(*contact, format!("steady-{next}"), clock.now());
                     store.queue_message(message, clock.now()).await?;
-                    next += QUEUERS;
+                    next += stride;
                     queued += 1;
                 }
                 waker.notify_one();
