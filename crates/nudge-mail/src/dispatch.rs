@@ -390,7 +390,10 @@ impl Dispatcher {
                 Some((_, b)) => b,
                 None => match self.build(message, contact, &template, &sender).await {
                     Ok(b) => b,
-                    Err(outcome) => return outcome,
+                    Err(outcome) => {
+                        self.release(way.account);
+                        return outcome;
+                    }
                 },
             };
             let delivered = {
@@ -402,9 +405,6 @@ impl Dispatcher {
             };
             match delivered {
                 Ok(()) => {
-                    if let Some(account) = way.account {
-                        self.routes().sent(account);
-                    }
                     return Delivery::Sent {
                         message_id: message_bytes.message_id,
                         smtp_account_id: way.account,
@@ -412,6 +412,7 @@ impl Dispatcher {
                 }
                 // Nothing of this message reached the relay: the next account may take it now.
                 Err(DeliveryError::Unreachable(error)) => {
+                    self.release(way.account);
                     if let Some(account) = way.account {
                         tracing::warn!(%account, %error, "sending account unreachable; trying the next");
                         self.routes().down(account, self.clock.now());
@@ -419,8 +420,12 @@ impl Dispatcher {
                     unreachable = Some(error);
                     built = Some((sender, message_bytes));
                 }
-                Err(DeliveryError::Temporary(error)) => return self.retry_or_fail(message, error),
+                Err(DeliveryError::Temporary(error)) => {
+                    self.release(way.account);
+                    return self.retry_or_fail(message, error);
+                }
                 Err(DeliveryError::Permanent { reply, recipient }) => {
+                    self.release(way.account);
                     return Delivery::Failed {
                         error: reply,
                         bounce: recipient,
@@ -431,6 +436,13 @@ impl Dispatcher {
         match unreachable {
             Some(error) => self.retry_or_fail(message, error),
             None => self.throttled(self.clock.now()),
+        }
+    }
+
+    /// Gives back the daily place a message took on `account` when it did not go out.
+    fn release(&self, account: Option<Uuid>) {
+        if let Some(account) = account {
+            self.routes().release(account);
         }
     }
 

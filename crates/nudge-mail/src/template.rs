@@ -210,6 +210,16 @@ fn sandbox() -> Environment<'static> {
     env.set_formatter(|out, state, value| {
         if value.is_none() {
             Ok(())
+        } else if *state.auto_escape() == AutoEscape::Html && !value.is_safe() {
+            // minijinja's HTML escaping also writes `/` as `&#x2f;`, which a link to the
+            // contact's unsubscribe page or to a URL in a custom field would then carry in
+            // the mail as `https:&#x2f;&#x2f;…`: valid, but what spam filters call an obscured
+            // link. `/` needs no escaping in text or in a quoted attribute.
+            let text = match value.as_str() {
+                Some(s) => escape_html(s),
+                None => escape_html(&value.to_string()),
+            };
+            out.write_str(&text).map_err(minijinja::Error::from)
         } else {
             minijinja::escape_formatter(out, state, value)
         }
@@ -248,6 +258,22 @@ fn inline_css(html: String) -> Result<String, RenderError> {
         .build()
         .inline(&html)
         .map_err(|err| RenderError::Css(err.to_string()))
+}
+
+/// `s` with the characters that could end an element or a quoted attribute escaped.
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Whether `html` holds `tag` (lower case, with its `<`) in any case.
@@ -649,6 +675,26 @@ mod tests {
             rendered.html
         );
         assert_eq!(rendered.text, "Nudge & Co");
+    }
+
+    #[test]
+    fn links_in_variables_keep_their_slashes_and_markup_is_escaped() {
+        let template = Template::check(
+            "s",
+            "<a href=\"{{ unsubscribe_url }}\">{{ first_name }}</a>",
+            None,
+            &[],
+        )
+        .unwrap();
+        let rendered = render(&template, &contact(Some("<b>\"Jo's\"</b>"), &[]));
+        assert!(
+            rendered.html.contains(
+                "<a href=\"https://nudge.example/unsubscribe/t0k\">\
+                 &lt;b&gt;&quot;Jo&#x27;s&quot;&lt;/b&gt;</a>"
+            ),
+            "{}",
+            rendered.html
+        );
     }
 
     #[test]
