@@ -19,7 +19,9 @@ use nudge_core::timeline::TimelineEvent;
 use nudge_core::{
     ChangeSource, Contact, MessageClass, MessageStatus, SendDecision, SkipRule, Status,
 };
-use nudge_store::plan::{FinishColumns, finish_event, lease_lost};
+use nudge_store::plan::{
+    BatchEntry, FinishColumns, finish_event, first_outcomes, lease_lost, recorded_batch,
+};
 use nudge_store::{
     Delivery, Engagement, Message, MessageContent, MessageFilter, NewMessage, Page, PageRequest,
     Result, StoreError,
@@ -254,13 +256,8 @@ pub async fn finish_many(
     outcomes: Vec<(Uuid, Delivery)>,
     at: Timestamp,
 ) -> Result<Vec<Result<Message>>> {
-    // A message named twice is finished by its first outcome; the second then finds no lease.
-    let mut seen = HashSet::new();
-    let (first, again): (Vec<_>, Vec<_>) = outcomes
-        .iter()
-        .enumerate()
-        .partition(|(_, (id, _))| seen.insert(*id));
-    let ids: Vec<Uuid> = first.iter().map(|(_, (id, _))| *id).collect();
+    let (first, _) = first_outcomes(&outcomes);
+    let ids: Vec<Uuid> = first.iter().map(|(_, id, _)| *id).collect();
     let rows: Vec<(Uuid, Uuid)> =
         sqlx::query_as("SELECT id, contact_id FROM messages WHERE id = ANY($1)")
             .bind(&ids)
@@ -271,7 +268,7 @@ pub async fn finish_many(
     let (bounced, referred): (BTreeSet<Uuid>, BTreeSet<Uuid>) = {
         let mut bounced = BTreeSet::new();
         let mut referred = BTreeSet::new();
-        for (_, (id, delivery)) in &first {
+        for (_, id, delivery) in &first {
             if let Some(contact) = contact_of.get(id) {
                 if matches!(delivery, Delivery::Failed { bounce: true, .. }) {
                     bounced.insert(*contact);
@@ -315,7 +312,7 @@ pub async fn finish_many(
     // transaction changed it first); a NULL leaves a column as it is.
     let columns: Vec<FinishColumns> = first
         .iter()
-        .map(|(_, (_, delivery))| FinishColumns::of(delivery, at))
+        .map(|(_, _, delivery)| FinishColumns::of(delivery, at))
         .collect();
     let returning = COLUMNS
         .split(',')
@@ -390,52 +387,26 @@ pub async fn finish_many(
         .map_err(backend)?
         .into_iter()
         .collect();
-    let gone = |id: &Uuid| {
-        if present.contains(id) {
-            lease_lost(*id, owner)
-        } else {
-            StoreError::NotFound
+    let batch = recorded_batch(&outcomes, finished, &present, owner);
+    let mut events = Vec::with_capacity(batch.timeline.len());
+    for entry in batch.timeline {
+        match entry {
+            BatchEntry::Event(contact, event) => events.push((contact, event)),
+            BatchEntry::Bounce(contact) => {
+                // Two bounces of one contact in a batch: the first made it bounced.
+                if let Some(locked) = to_bounce.remove(&contact) {
+                    events.extend(
+                        bounce_contact(conn, locked, at)
+                            .await?
+                            .map(|e| (contact, e)),
+                    );
+                }
+            }
         }
-    };
-
-    let mut done = Vec::with_capacity(outcomes.len());
-    let mut events = Vec::with_capacity(first.len());
-    for (i, (id, delivery)) in first {
-        let Some(m) = finished.remove(id) else {
-            done.push((i, Err(gone(id))));
-            continue;
-        };
-        events.push((
-            m.contact_id,
-            finish_event(*id, &m.content.subject, delivery),
-        ));
-        if let (Delivery::Failed { bounce: true, .. }, Some(contact)) =
-            (delivery, to_bounce.remove(&m.contact_id))
-        {
-            events.extend(
-                bounce_contact(conn, contact, at)
-                    .await?
-                    .map(|e| (m.contact_id, e)),
-            );
-        }
-        done.push((i, Ok(m)));
-    }
-    let recorded: HashSet<Uuid> = done
-        .iter()
-        .filter_map(|(_, r)| r.as_ref().ok().map(|m| m.id))
-        .collect();
-    for (i, (id, _)) in again {
-        let error = if recorded.contains(id) {
-            lease_lost(*id, owner)
-        } else {
-            gone(id)
-        };
-        done.push((i, Err(error)));
     }
     let entries: Vec<_> = events.iter().map(|(contact, e)| (*contact, e)).collect();
     insert_timelines(conn, at, &entries).await?;
-    done.sort_by_key(|(i, _)| *i);
-    Ok(done.into_iter().map(|(_, result)| result).collect())
+    Ok(batch.results)
 }
 
 /// Records one outcome of a message of `contact_id`.

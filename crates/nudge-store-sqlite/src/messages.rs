@@ -6,7 +6,9 @@ use jiff::{SignedDuration, Timestamp};
 use nudge_core::status::plan_transition;
 use nudge_core::timeline::TimelineEvent;
 use nudge_core::{ChangeSource, MessageClass, MessageStatus, SendDecision, SkipRule, Status};
-use nudge_store::plan::{FinishColumns, finish_event, lease_lost};
+use nudge_store::plan::{
+    BatchEntry, FinishColumns, finish_event, first_outcomes, lease_lost, recorded_batch,
+};
 use nudge_store::{
     Delivery, Engagement, Message, MessageContent, MessageFilter, NewMessage, Page, PageRequest,
     Result, StoreError,
@@ -225,12 +227,7 @@ pub async fn finish_many(
 ) -> Result<Vec<Result<Message>>> {
     // Eight variables a row: well below SQLite's limit on one statement (999 in old builds).
     const CHUNK: usize = 100;
-    // A message named twice is finished by its first outcome; the second then finds no lease.
-    let mut seen = HashSet::new();
-    let (first, again): (Vec<_>, Vec<_>) = outcomes
-        .iter()
-        .enumerate()
-        .partition(|(_, (id, _))| seen.insert(*id));
+    let (first, _) = first_outcomes(&outcomes);
     let mut finished = HashMap::with_capacity(first.len());
     for chunk in first.chunks(CHUNK) {
         let mut q = QueryBuilder::<Sqlite>::new(
@@ -240,7 +237,7 @@ pub async fn finish_many(
              skip_rule = coalesce(v.column7, skip_rule), \
              smtp_account_id = coalesce(v.column8, smtp_account_id) FROM (",
         );
-        q.push_values(chunk, |mut row, (_, (id, delivery))| {
+        q.push_values(chunk, |mut row, (_, id, delivery)| {
             let columns = FinishColumns::of(delivery, at);
             row.push_bind(*id)
                 .push_bind(columns.status.as_str())
@@ -264,54 +261,25 @@ pub async fn finish_many(
     }
     let missing: Vec<Uuid> = first
         .iter()
-        .map(|(_, (id, _))| *id)
+        .map(|(_, id, _)| *id)
         .filter(|id| !finished.contains_key(id))
         .collect();
     let present = existing(conn, &missing).await?;
-
-    let gone = |id: &Uuid| {
-        if present.contains(id) {
-            lease_lost(*id, owner)
-        } else {
-            StoreError::NotFound
-        }
-    };
-    let mut done = Vec::with_capacity(outcomes.len());
-    let mut events = Vec::with_capacity(first.len());
-    for (i, (id, delivery)) in first {
-        let Some(m) = finished.remove(id) else {
-            done.push((i, Err(gone(id))));
-            continue;
-        };
-        events.push((
-            m.contact_id,
-            finish_event(*id, &m.content.subject, delivery),
-        ));
-        if let Delivery::Failed { bounce: true, .. } = delivery {
-            events.extend(
-                bounce_contact(conn, m.contact_id, at)
+    let batch = recorded_batch(&outcomes, finished, &present, owner);
+    let mut events = Vec::with_capacity(batch.timeline.len());
+    for entry in batch.timeline {
+        match entry {
+            BatchEntry::Event(contact, event) => events.push((contact, event)),
+            BatchEntry::Bounce(contact) => events.extend(
+                bounce_contact(conn, contact, at)
                     .await?
-                    .map(|e| (m.contact_id, e)),
-            );
+                    .map(|e| (contact, e)),
+            ),
         }
-        done.push((i, Ok(m)));
-    }
-    let recorded: HashSet<Uuid> = done
-        .iter()
-        .filter_map(|(_, r)| r.as_ref().ok().map(|m| m.id))
-        .collect();
-    for (i, (id, _)) in again {
-        let error = if recorded.contains(id) {
-            lease_lost(*id, owner)
-        } else {
-            gone(id)
-        };
-        done.push((i, Err(error)));
     }
     let entries: Vec<_> = events.iter().map(|(contact, e)| (*contact, e)).collect();
     insert_timelines(conn, at, &entries).await?;
-    done.sort_by_key(|(i, _)| *i);
-    Ok(done.into_iter().map(|(_, result)| result).collect())
+    Ok(batch.results)
 }
 
 /// Which of `ids` name a stored message.

@@ -1,6 +1,6 @@
 //! Decisions both backends make the same way, between reading rows and writing them.
 
-use crate::{Delivery, ExistingPolicy, ImportRow, RowOutcome, StoreError, Suppression};
+use crate::{Delivery, ExistingPolicy, ImportRow, Message, RowOutcome, StoreError, Suppression};
 use jiff::Timestamp;
 use nudge_core::contact::{NewContact, plan_create, plan_update};
 use nudge_core::status::{TransitionError, plan_transition};
@@ -9,7 +9,7 @@ use nudge_core::{
     ChangeSource, Contact, ContactInput, ContactPatch, Email, FieldDef, MessageStatus, Patch,
     SkipRule, TagName,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 /// Maps a refused status change to the field the user should correct.
@@ -390,5 +390,87 @@ pub fn lease_lost(id: Uuid, owner: &str) -> StoreError {
         code: "lease_lost",
         field: None,
         message: format!("message {id} is no longer leased to {owner}"),
+    }
+}
+
+/// A batch of outcomes split for recording: each message's first outcome with its position,
+/// and the positions of messages named again. A repeat finds the lease ended by the first.
+pub fn first_outcomes(
+    outcomes: &[(Uuid, Delivery)],
+) -> (Vec<(usize, Uuid, &Delivery)>, Vec<(usize, Uuid)>) {
+    let mut seen = HashSet::new();
+    let mut first = Vec::with_capacity(outcomes.len());
+    let mut again = Vec::new();
+    for (i, (id, delivery)) in outcomes.iter().enumerate() {
+        if seen.insert(*id) {
+            first.push((i, *id, delivery));
+        } else {
+            again.push((i, *id));
+        }
+    }
+    (first, again)
+}
+
+/// A timeline entry of a recorded batch, in order; a bounce's change of the contact is the
+/// backend's to make (it holds the contact) at its place.
+#[derive(Debug)]
+pub enum BatchEntry {
+    Event(Uuid, TimelineEvent),
+    Bounce(Uuid),
+}
+
+/// What recording a batch comes to once its update has run: the result of each outcome, in the
+/// caller's order, and the timeline entries of the rows it recorded.
+#[derive(Debug)]
+pub struct RecordedBatch {
+    pub results: Vec<Result<Message, StoreError>>,
+    pub timeline: Vec<BatchEntry>,
+}
+
+/// Turns the rows a batch update returned (`finished`, by id) into results and timeline
+/// entries. A message the update did not return is no longer leased to `owner` when it is
+/// still stored (`present`), and is gone otherwise.
+pub fn recorded_batch(
+    outcomes: &[(Uuid, Delivery)],
+    mut finished: HashMap<Uuid, Message>,
+    present: &HashSet<Uuid>,
+    owner: &str,
+) -> RecordedBatch {
+    let (first, again) = first_outcomes(outcomes);
+    let gone = |id: Uuid| {
+        if present.contains(&id) {
+            lease_lost(id, owner)
+        } else {
+            StoreError::NotFound
+        }
+    };
+    let mut done = Vec::with_capacity(outcomes.len());
+    let mut timeline = Vec::with_capacity(first.len());
+    let mut recorded = HashSet::new();
+    for (i, id, delivery) in first {
+        let Some(m) = finished.remove(&id) else {
+            done.push((i, Err(gone(id))));
+            continue;
+        };
+        let event = finish_event(id, &m.content.subject, delivery);
+        timeline.push(BatchEntry::Event(m.contact_id, event));
+        if let Delivery::Failed { bounce: true, .. } = delivery {
+            timeline.push(BatchEntry::Bounce(m.contact_id));
+        }
+        recorded.insert(id);
+        done.push((i, Ok(m)));
+    }
+    for (i, id) in again {
+        let error = if recorded.contains(&id) {
+            lease_lost(id, owner)
+        } else {
+            gone(id)
+        };
+        done.push((i, Err(error)));
+    }
+    done.sort_by_key(|(i, _)| *i);
+    RecordedBatch {
+        results: done.into_iter().map(|(_, result)| result).collect(),
+        timeline,
     }
 }
