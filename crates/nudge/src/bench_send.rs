@@ -11,6 +11,10 @@
 //!   it by default) for some seconds, as an API or an automation queues them, with the
 //!   dispatcher running as `nudge serve` runs it. Its queued-to-accepted percentiles are the
 //!   latency of a message that does not wait behind a backlog.
+//!
+//! CPU time and peak memory are this process's: a PostgreSQL server's work is not in them, and
+//! the peak is the whole process's high-water mark, so later runs of one invocation include
+//! what earlier ones left.
 
 use anyhow::Context;
 use jiff::Timestamp;
