@@ -10,7 +10,7 @@
 # ../shared/bench/smtp-limit.sh once to install it), curl and python3.
 #
 # A message can reach the sink twice only in the window ARCHITECTURE.md names: the relay had
-# accepted it but finish_message had not yet committed when the process died. After the restart
+# accepted it but its outcome (recorded in batches) had not yet committed when the process died. After the restart
 # such a message is still `sending` under the dead process's lease, and is claimed and sent again
 # when that lease (2 minutes) runs out: so the script waits at least that long.
 set -euo pipefail

@@ -13,17 +13,21 @@
 //! with a test clock and call `run_once` instead of waiting.
 
 use crate::compose::{ListUnsubscribe, Mailbox, Outgoing, compose};
+use crate::dkim::DkimKey;
 use crate::routing::{Capacity, Routes, SmtpDefaults, Way};
 use crate::template::{RenderContext, Template};
 use crate::transport::{DeliveryError, Envelope, Transport};
-use futures_util::StreamExt;
+use futures_util::future::{FusedFuture, OptionFuture};
+use futures_util::{FutureExt, StreamExt};
 use jiff::{SignedDuration, Timestamp};
 use nudge_core::token::{Purpose, sign};
 use nudge_core::{Contact, Email, MessageClass, RetryPolicy, SendDecision};
 use nudge_engine::Clock;
 use nudge_store::{Delivery, Message, Store, StoreError};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
+use uuid::Uuid;
 
 /// Who sends, and where links in mail point.
 #[derive(Debug, Clone)]
@@ -57,8 +61,12 @@ pub struct Dispatcher {
     lease: SignedDuration,
     retry: RetryPolicy,
     batch: u32,
-    /// How many claimed messages one pass attempts at once (see [`Dispatcher::with_concurrency`]).
+    /// How many SMTP transactions run at once (see [`Dispatcher::with_concurrency`]).
     concurrency: usize,
+    /// Holds `concurrency` permits; an attempt takes one for its hand-over to the relay.
+    sending: Semaphore,
+    /// How many messages are built ahead, beyond those being handed over: one per core.
+    builders: usize,
     wake: Arc<Notify>,
 }
 
@@ -82,8 +90,13 @@ impl Dispatcher {
             owner: format!("dispatcher-{}", uuid::Uuid::now_v7().simple()),
             lease: SignedDuration::from_mins(2),
             retry: RetryPolicy::default(),
-            batch: 50,
+            // A pass records its outcomes in few transactions and reads its contacts at once,
+            // so a larger batch costs the ledger less per message; at 200 a pass still ends
+            // well within its lease on a slow relay.
+            batch: 200,
             concurrency: 1,
+            sending: Semaphore::new(1),
+            builders: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             wake: Arc::new(Notify::new()),
         }
     }
@@ -94,17 +107,18 @@ impl Dispatcher {
         self
     }
 
-    /// Attempts up to `n` claimed messages of a pass at once (at least 1; 1 is the default).
+    /// Hands up to `n` messages of a pass to the relay at once (at least 1; 1 is the default).
     ///
     /// One message at a time leaves the relay idle while a message is rendered, signed and
     /// recorded, and a pool of several connections serves one of them only. With `n` set to the
-    /// pool size, each connection carries a transaction while the others' messages are being
-    /// built or finished. A pass still claims, attempts and finishes every message it claimed
-    /// before it returns, and each message is finished by the attempt that sent it, so the
-    /// ledger's contract (only the lease holder finishes a row) is unchanged; only the order in
-    /// which a batch's outcomes are recorded is no longer the claim order.
+    /// pool size, each connection carries a transaction while further messages are being built
+    /// (up to one per core ahead) and earlier outcomes recorded. A pass still claims, attempts
+    /// and records every message it claimed before it returns, only under the lease it claimed
+    /// with, so the ledger's contract is unchanged; only the order in which a batch's outcomes
+    /// are recorded is no longer the claim order.
     pub fn with_concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
+        self.sending = Semaphore::new(self.concurrency);
         self
     }
 
@@ -152,6 +166,12 @@ impl Dispatcher {
 
     /// One pass: claims what is due now and attempts each message once. Returns how many were
     /// attempted.
+    ///
+    /// The pass reads the contacts of its batch and the custom fields once and checks each
+    /// distinct template once. Outcomes are recorded in batches while the remaining attempts go
+    /// on: whenever no recording is under way, everything that ended since the last one is
+    /// written in one transaction (`Store::finish_messages`), so the ledger costs a commit per
+    /// batch rather than per message and the relay is not idle while it is written.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
         let now = self.clock.now();
         self.refresh(now).await;
@@ -169,21 +189,50 @@ impl Dispatcher {
             .store
             .claim_messages(now, limit, &self.owner, self.lease)
             .await?;
-        // Up to `concurrency` attempts in flight; each records its own outcome as it ends.
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let pass = self.prepare(&claimed).await;
         // The futures are made first (they start nothing until polled): a stream that maps with
         // a borrowing closure is not `Send` for every lifetime, which `tokio::spawn` requires.
         let attempts: Vec<_> = claimed
             .iter()
-            .map(|message| self.attempt_and_finish(message))
+            .zip(&pass.templates)
+            .map(|(message, template)| async {
+                (message.id, self.attempt(message, &pass, template).await)
+            })
             .collect();
-        let mut outcomes = futures_util::stream::iter(attempts).buffer_unordered(self.concurrency);
+        // More attempts than connections are under way, so that the next messages are being
+        // built on the blocking pool while the connections carry the previous ones; the
+        // `sending` semaphore keeps SMTP transactions to `concurrency`.
+        let in_flight = self.concurrency + self.builders;
+        let mut attempts = futures_util::stream::iter(attempts).buffer_unordered(in_flight);
+        let mut ended = Vec::new();
+        let mut attempting = true;
+        let mut recording = std::pin::pin!(OptionFuture::from(None));
         let mut failure = None;
-        while let Some(outcome) = outcomes.next().await {
-            // A storage error is returned once the whole batch has been attempted: stopping at
-            // once would drop attempts in the middle of an SMTP transaction. Messages whose
-            // outcome could not be recorded are claimed again when their lease runs out.
-            if let Err(e) = outcome {
-                failure.get_or_insert(e);
+        loop {
+            if recording.is_terminated() && !ended.is_empty() {
+                let batch = std::mem::take(&mut ended);
+                recording.set(Some(self.record(batch).fuse()).into());
+            }
+            if !attempting && recording.is_terminated() {
+                break;
+            }
+            tokio::select! {
+                outcome = attempts.next(), if attempting => match outcome {
+                    Some(outcome) => ended.push(outcome),
+                    None => attempting = false,
+                },
+                Some(recorded) = &mut recording, if !recording.is_terminated() => {
+                    // A storage error is returned once the whole batch has been attempted:
+                    // stopping at once would drop attempts in the middle of an SMTP
+                    // transaction. Messages whose outcome could not be recorded are claimed
+                    // again when their lease runs out.
+                    if let Err(e) = recorded {
+                        failure.get_or_insert(e);
+                    }
+                }
             }
         }
         if let Some(e) = failure {
@@ -192,26 +241,60 @@ impl Dispatcher {
         Ok(claimed.len())
     }
 
-    /// One attempt at one claimed message, and its outcome recorded under our lease.
-    async fn attempt_and_finish(&self, message: &Message) -> Result<(), StoreError> {
-        let delivery = self.attempt(message).await;
-        match self
-            .store
-            .finish_message(message.id, &self.owner, delivery, self.clock.now())
-            .await
-        {
-            Ok(done) => {
-                tracing::info!(message = %done.id, status = done.status.as_str(), "delivery attempt recorded");
-                Ok(())
-            }
-            // Another dispatcher took the message over after our lease ran out; its outcome
-            // stands.
-            Err(StoreError::Conflict { .. }) => {
-                tracing::warn!(message = %message.id, "lease lost before the outcome was recorded");
-                Ok(())
-            }
-            Err(e) => Err(e),
+    /// Reads what every attempt of a pass needs: the contacts of the batch and, for each
+    /// distinct content, its template checked against the custom fields defined now.
+    async fn prepare(&self, claimed: &[Message]) -> Pass {
+        let ids: Vec<Uuid> = claimed.iter().map(|m| m.contact_id).collect();
+        let (contacts, fields) =
+            tokio::join!(self.store.get_contacts(&ids), self.store.list_fields());
+        let contacts = contacts
+            .map(|records| {
+                records
+                    .into_iter()
+                    .map(|r| (r.contact.id, r.contact))
+                    .collect()
+            })
+            .map_err(|e| format!("storage: {e}"));
+        let mut checked = HashMap::new();
+        let templates = claimed
+            .iter()
+            .map(|message| {
+                let c = &message.content;
+                let key = (c.subject.as_str(), c.html.as_str(), c.text.as_deref());
+                let check = || match &fields {
+                    Err(e) => Err(Unusable::Storage(format!("storage: {e}"))),
+                    Ok(fields) => Template::check(&c.subject, &c.html, c.text.as_deref(), fields)
+                        .map(Arc::new)
+                        .map_err(|errors| {
+                            Unusable::Refused(format!("the template no longer renders: {errors}"))
+                        }),
+                };
+                Arc::clone(checked.entry(key).or_insert_with(|| Arc::new(check())))
+            })
+            .collect();
+        Pass {
+            contacts,
+            templates,
         }
+    }
+
+    /// Records the outcomes of a batch of attempts under our lease, in one transaction.
+    async fn record(&self, outcomes: Vec<(Uuid, Delivery)>) -> Result<(), StoreError> {
+        let done = self
+            .store
+            .finish_messages(&self.owner, outcomes, self.clock.now())
+            .await?;
+        for result in done {
+            match result {
+                Ok(done) => {
+                    tracing::debug!(message = %done.id, status = done.status.as_str(), "delivery attempt recorded");
+                }
+                // Another dispatcher took the message over after our lease ran out (or it was
+                // erased meanwhile); its outcome stands.
+                Err(e) => tracing::warn!(error = %e, "an attempt's outcome was not recorded"),
+            }
+        }
+        Ok(())
     }
 
     /// Runs passes until `stop` resolves, sleeping between them until the next due message (at
@@ -250,16 +333,18 @@ impl Dispatcher {
     }
 
     /// One attempt at one claimed message; every way it can end is a [`Delivery`].
-    async fn attempt(&self, message: &Message) -> Delivery {
-        let contact = match self.store.get_contact(message.contact_id).await {
-            Ok(record) => record.contact,
-            Err(StoreError::NotFound) => {
-                return Delivery::Failed {
-                    error: "the contact was erased".into(),
-                    bounce: false,
-                };
-            }
-            Err(e) => return self.retry_or_fail(message, format!("storage: {e}")),
+    async fn attempt(&self, message: &Message, pass: &Pass, template: &Checked) -> Delivery {
+        let contact = match &pass.contacts {
+            Ok(contacts) => match contacts.get(&message.contact_id) {
+                Some(contact) => contact,
+                None => {
+                    return Delivery::Failed {
+                        error: "the contact was erased".into(),
+                        bounce: false,
+                    };
+                }
+            },
+            Err(e) => return self.retry_or_fail(message, e.clone()),
         };
         // The status may have changed since the message was queued: the gate decides now.
         if let SendDecision::Skipped(rule) = nudge_core::send_gate(contact.status, message.class) {
@@ -287,25 +372,17 @@ impl Dispatcher {
                 email: contact.email.clone(),
             },
         };
-        let fields = match self.store.list_fields().await {
-            Ok(f) => f,
-            Err(e) => return self.retry_or_fail(message, format!("storage: {e}")),
-        };
-        let content = &message.content;
-        let template = match Template::check(
-            &content.subject,
-            &content.html,
-            content.text.as_deref(),
-            &fields,
-        ) {
-            Ok(t) => t,
-            Err(errors) => {
+        let template = match template {
+            Ok(template) => Arc::clone(template),
+            Err(Unusable::Refused(error)) => {
                 return Delivery::Failed {
-                    error: format!("the template no longer renders: {errors}"),
+                    error: error.clone(),
                     bounce: false,
                 };
             }
+            Err(Unusable::Storage(error)) => return self.retry_or_fail(message, error.clone()),
         };
+        let content = &message.content;
         let now = self.clock.now();
         let ways = self.ways(message, now);
         if ways.is_empty() {
@@ -333,20 +410,23 @@ impl Dispatcher {
             let reuse = built.take().filter(|(s, _)| *s == sender);
             let message_bytes = match reuse {
                 Some((_, b)) => b,
-                None => match self.build(message, &contact, &to, &template, &sender).await {
+                None => match self.build(message, contact, &to, &template, &sender).await {
                     Ok(b) => b,
-                    Err(outcome) => return outcome,
+                    Err(outcome) => {
+                        self.release(way.account);
+                        return outcome;
+                    }
                 },
             };
-            match way
-                .transport
-                .deliver(&message_bytes.envelope, &message_bytes.bytes)
-                .await
-            {
+            let delivered = {
+                // The semaphore is never closed; were it, the hand-over would go ahead unbounded.
+                let _permit = self.sending.acquire().await.ok();
+                way.transport
+                    .deliver(&message_bytes.envelope, &message_bytes.bytes)
+                    .await
+            };
+            match delivered {
                 Ok(()) => {
-                    if let Some(account) = way.account {
-                        self.routes().sent(account);
-                    }
                     return Delivery::Sent {
                         message_id: message_bytes.message_id,
                         smtp_account_id: way.account,
@@ -354,6 +434,7 @@ impl Dispatcher {
                 }
                 // Nothing of this message reached the relay: the next account may take it now.
                 Err(DeliveryError::Unreachable(error)) => {
+                    self.release(way.account);
                     if let Some(account) = way.account {
                         tracing::warn!(%account, %error, "sending account unreachable; trying the next");
                         self.routes().down(account, self.clock.now());
@@ -361,8 +442,12 @@ impl Dispatcher {
                     unreachable = Some(error);
                     built = Some((sender, message_bytes));
                 }
-                Err(DeliveryError::Temporary(error)) => return self.retry_or_fail(message, error),
+                Err(DeliveryError::Temporary(error)) => {
+                    self.release(way.account);
+                    return self.retry_or_fail(message, error);
+                }
                 Err(DeliveryError::Permanent { reply, recipient }) => {
+                    self.release(way.account);
                     return Delivery::Failed {
                         error: reply,
                         bounce: recipient && notification.is_none(),
@@ -373,6 +458,13 @@ impl Dispatcher {
         match unreachable {
             Some(error) => self.retry_or_fail(message, error),
             None => self.throttled(self.clock.now()),
+        }
+    }
+
+    /// Gives back the daily place a message took on `account` when it did not go out.
+    fn release(&self, account: Option<Uuid>) {
+        if let Some(account) = account {
+            self.routes().release(account);
         }
     }
 
@@ -402,113 +494,39 @@ impl Dispatcher {
         }
     }
 
-    /// Renders, composes and signs the message for one sender.
+    /// Renders, composes and signs the message for one sender, on the blocking pool: this is
+    /// CPU work (an RSA signature alone takes about a millisecond), and the attempts of a pass
+    /// share one task, which would otherwise build one message at a time on one core.
     async fn build(
         &self,
         message: &Message,
         contact: &Contact,
         to: &Mailbox,
-        template: &Template,
+        template: &Arc<Template>,
         sender: &Sender,
     ) -> Result<Built, Delivery> {
-        let from_email = sender.email.clone();
-        let from_name = sender.name.clone();
-        let token = sign(&self.secret, Purpose::Unsubscribe, message.id);
-        let base = self.sender.public_url.trim_end_matches('/');
-        let unsubscribe_url = format!("{base}/unsubscribe/{token}");
-        let preferences_url = format!("{base}/preferences/{token}");
-        let confirm_url = format!(
-            "{base}/confirm/{}",
-            sign(&self.secret, Purpose::Confirm, contact.id)
-        );
-        let rendered = match template.render(&RenderContext {
-            contact,
-            sender_name: from_name.as_deref().unwrap_or_default(),
-            sender_email: from_email.as_str(),
-            unsubscribe_url: &unsubscribe_url,
-            preferences_url: &preferences_url,
-            confirm_url: &confirm_url,
-        }) {
-            Ok(r) => r,
-            Err(e) => {
-                return Err(Delivery::Failed {
-                    error: format!("rendering failed: {e}"),
-                    bounce: false,
-                });
-            }
-        };
-        let html = if self.sender.tracking
-            && sender.tracking
-            && message.class != MessageClass::Transactional
-        {
-            crate::tracking::track(&rendered.html, base, &self.secret, message.id)
-        } else {
-            rendered.html
-        };
-        let domain = from_email.domain().to_owned();
-        let (Ok(return_path), Ok(unsubscribe_mailto)) = (
-            Email::parse(&format!("bounces+{}@{domain}", message.id.simple())),
-            Email::parse(&format!("unsubscribe+{token}@{domain}")),
-        ) else {
-            return Err(Delivery::Failed {
-                error: format!("the sender domain {domain} cannot carry a return path"),
-                bounce: false,
-            });
-        };
-        let outgoing = Outgoing {
+        let job = Job {
             id: message.id,
-            from: Mailbox {
-                name: from_name,
-                email: from_email,
-            },
-            to: to.clone(),
-            return_path,
-            subject: rendered.subject,
-            html,
-            text: rendered.text,
             class: message.class,
+            contact: contact.clone(),
+            to: to.clone(),
+            template: Arc::clone(template),
+            sender: sender.clone(),
+            secret: Arc::clone(&self.secret),
+            base: self.sender.public_url.trim_end_matches('/').to_owned(),
+            tracking: self.sender.tracking && sender.tracking,
             date: self.clock.now(),
-            list_unsubscribe: (message.class != MessageClass::Transactional).then(|| {
-                ListUnsubscribe {
-                    mailto: unsubscribe_mailto,
-                    url: unsubscribe_url.clone(),
-                }
+            key: self.routes().key_for(sender.email.domain()),
+        };
+        match tokio::task::spawn_blocking(move || job.build()).await {
+            Ok(Ok(built)) => Ok(built),
+            Ok(Err(Unbuilt::Failed(error))) => Err(Delivery::Failed {
+                error,
+                bounce: false,
             }),
-        };
-        let mut bytes = match compose(&outgoing) {
-            Ok(b) => b,
-            Err(e) => {
-                return Err(Delivery::Failed {
-                    error: format!("the message could not be built: {e}"),
-                    bounce: false,
-                });
-            }
-        };
-        // Taken out of the lock before signing: an RSA signature takes a millisecond.
-        let key = self.routes().key_for(&domain);
-        if let Some(key) = key {
-            // On the blocking pool: the attempts of a pass share one task, and signing there
-            // would sign one message at a time on one core.
-            let unsigned = std::mem::take(&mut bytes);
-            let signed = tokio::task::spawn_blocking(move || key.sign(&unsigned)).await;
-            match signed {
-                Ok(Ok(signed)) => bytes = signed,
-                Ok(Err(e)) => {
-                    return Err(self.retry_or_fail(message, format!("DKIM signing failed: {e}")));
-                }
-                Err(e) => {
-                    return Err(self.retry_or_fail(message, format!("DKIM signing failed: {e}")));
-                }
-            }
+            Ok(Err(Unbuilt::Signing(error))) => Err(self.retry_or_fail(message, error)),
+            Err(e) => Err(self.retry_or_fail(message, format!("building the message failed: {e}"))),
         }
-        Ok(Built {
-            envelope: Envelope {
-                mail_from: outgoing.return_path.to_string(),
-                rcpt_to: to.email.to_string(),
-            },
-            message_id: outgoing.message_id(),
-            bytes,
-        })
     }
 
     /// A temporary failure: the next attempt by the retry policy, or a final failure once the
@@ -540,4 +558,132 @@ struct Built {
     envelope: Envelope,
     message_id: String,
     bytes: Vec<u8>,
+}
+
+/// What the attempts of one pass share.
+struct Pass {
+    /// The contacts of the batch by id, or why they could not be read.
+    contacts: Result<HashMap<Uuid, Contact>, String>,
+    /// Each claimed message's checked template, in claim order; messages with the same content
+    /// share one.
+    templates: Vec<Arc<Checked>>,
+}
+
+type Checked = Result<Arc<Template>, Unusable>;
+
+/// Why a message's template cannot be used in this pass.
+enum Unusable {
+    /// The custom fields could not be read: worth another attempt.
+    Storage(String),
+    /// The template no longer passes its check (a field it uses was deleted): final.
+    Refused(String),
+}
+
+/// Everything building one message needs, owned, so that it can move to the blocking pool.
+struct Job {
+    id: Uuid,
+    class: MessageClass,
+    contact: Contact,
+    /// The recipient: the contact, or the owner a form notifies about it.
+    to: Mailbox,
+    template: Arc<Template>,
+    sender: Sender,
+    secret: Arc<[u8]>,
+    /// The public URL without a trailing slash.
+    base: String,
+    /// Whether links and the open pixel are tracked for this sender (never in transactional
+    /// mail).
+    tracking: bool,
+    date: Timestamp,
+    key: Option<Arc<DkimKey>>,
+}
+
+/// Why a message could not be built.
+enum Unbuilt {
+    /// It never will be (the template fails for this contact, the sender domain is unusable).
+    Failed(String),
+    /// Signing failed; a later attempt may succeed.
+    Signing(String),
+}
+
+impl Job {
+    fn build(self) -> Result<Built, Unbuilt> {
+        let Job {
+            id,
+            class,
+            contact,
+            to,
+            template,
+            sender,
+            secret,
+            base,
+            tracking,
+            date,
+            key,
+        } = self;
+        let token = sign(&secret, Purpose::Unsubscribe, id);
+        let unsubscribe_url = format!("{base}/unsubscribe/{token}");
+        let preferences_url = format!("{base}/preferences/{token}");
+        let confirm_url = format!(
+            "{base}/confirm/{}",
+            sign(&secret, Purpose::Confirm, contact.id)
+        );
+        let rendered = template
+            .render(&RenderContext {
+                contact: &contact,
+                sender_name: sender.name.as_deref().unwrap_or_default(),
+                sender_email: sender.email.as_str(),
+                unsubscribe_url: &unsubscribe_url,
+                preferences_url: &preferences_url,
+                confirm_url: &confirm_url,
+            })
+            .map_err(|e| Unbuilt::Failed(format!("rendering failed: {e}")))?;
+        let html = if tracking && class != MessageClass::Transactional {
+            crate::tracking::track(&rendered.html, &base, &secret, id)
+        } else {
+            rendered.html
+        };
+        let domain = sender.email.domain().to_owned();
+        let (Ok(return_path), Ok(unsubscribe_mailto)) = (
+            Email::parse(&format!("bounces+{}@{domain}", id.simple())),
+            Email::parse(&format!("unsubscribe+{token}@{domain}")),
+        ) else {
+            return Err(Unbuilt::Failed(format!(
+                "the sender domain {domain} cannot carry a return path"
+            )));
+        };
+        let outgoing = Outgoing {
+            id,
+            from: Mailbox {
+                name: sender.name,
+                email: sender.email,
+            },
+            to: to.clone(),
+            return_path,
+            subject: rendered.subject,
+            html,
+            text: rendered.text,
+            class,
+            date,
+            list_unsubscribe: (class != MessageClass::Transactional).then(|| ListUnsubscribe {
+                mailto: unsubscribe_mailto,
+                url: unsubscribe_url.clone(),
+            }),
+        };
+        let mut bytes = compose(&outgoing)
+            .map_err(|e| Unbuilt::Failed(format!("the message could not be built: {e}")))?;
+        if let Some(key) = key {
+            bytes = key
+                .sign(&bytes)
+                .map_err(|e| Unbuilt::Signing(format!("DKIM signing failed: {e}")))?;
+        }
+        Ok(Built {
+            envelope: Envelope {
+                mail_from: outgoing.return_path.to_string(),
+                rcpt_to: to.email.to_string(),
+            },
+            message_id: outgoing.message_id(),
+            bytes,
+        })
+    }
 }

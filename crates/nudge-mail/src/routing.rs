@@ -152,7 +152,7 @@ struct AccountState {
     account: SmtpAccount,
     relay: Arc<SmtpRelay>,
     bucket: Bucket,
-    /// Messages sent since midnight UTC of `Routes::day`.
+    /// Messages sent since midnight UTC of `Routes::day`, and those being handed over now.
     sent_today: u64,
     down_until: Option<Timestamp>,
 }
@@ -425,16 +425,24 @@ impl Routes {
             .collect()
     }
 
-    /// Takes a token of the account's bucket before a message is handed to it; `false` when
-    /// it has none left (or is gone).
+    /// Takes a token of the account's bucket and a place in its daily limit before a message
+    /// is handed to it; `false` when it has neither left (or is gone). The place is taken now,
+    /// not when the relay accepts: several messages are handed over at once, and each must see
+    /// the others' places gone.
     pub fn take(&mut self, account: Uuid, now: Timestamp) -> bool {
-        self.state(account)
-            .is_some_and(|s| s.capacity(now) != Some(0) && s.bucket.take(now))
+        self.state(account).is_some_and(|s| {
+            let taken = s.capacity(now) != Some(0) && s.bucket.take(now);
+            if taken {
+                s.sent_today += 1;
+            }
+            taken
+        })
     }
 
-    pub fn sent(&mut self, account: Uuid) {
+    /// Gives back the place in the daily limit of a message that did not go out.
+    pub fn release(&mut self, account: Uuid) {
         if let Some(s) = self.state(account) {
-            s.sent_today += 1;
+            s.sent_today = s.sent_today.saturating_sub(1);
         }
     }
 
@@ -614,7 +622,6 @@ mod tests {
         assert_eq!(r.needs_ledger(std::slice::from_ref(&a), now), None);
         assert_eq!(r.capacity(now), Capacity::Messages(1));
         assert!(r.take(id, now));
-        r.sent(id);
         let midnight = next_midnight(now);
         assert_eq!(r.capacity(now), Capacity::Exhausted(midnight));
         assert_eq!(

@@ -169,7 +169,7 @@ impl Template {
             confirm_url: ctx.confirm_url,
         });
         let subject = self.render_part(SUBJECT, &vars)?;
-        let html = inline_css(&self.render_part(HTML, &vars)?)?;
+        let html = inline_css(self.render_part(HTML, &vars)?)?;
         let text = if self.has_text {
             self.render_part(TEXT, &vars)?
         } else {
@@ -214,6 +214,16 @@ fn sandbox() -> Environment<'static> {
     env.set_formatter(|out, state, value| {
         if value.is_none() {
             Ok(())
+        } else if *state.auto_escape() == AutoEscape::Html && !value.is_safe() {
+            // minijinja's HTML escaping also writes `/` as `&#x2f;`, which a link to the
+            // contact's unsubscribe page or to a URL in a custom field would then carry in
+            // the mail as `https:&#x2f;&#x2f;…`: valid, but what spam filters call an obscured
+            // link. `/` needs no escaping in text or in a quoted attribute.
+            let text = match value.as_str() {
+                Some(s) => escape_html(s),
+                None => escape_html(&value.to_string()),
+            };
+            out.write_str(&text).map_err(minijinja::Error::from)
         } else {
             minijinja::escape_formatter(out, state, value)
         }
@@ -237,15 +247,44 @@ fn default_filter(value: &Value, fallback: Option<Value>, boolean: Option<bool>)
     }
 }
 
-fn inline_css(html: &str) -> Result<String, RenderError> {
+fn inline_css(html: String) -> Result<String, RenderError> {
+    // The inliner parses and writes the whole document again, which costs about as much as
+    // rendering it; without a `<style>` element to inline or a `<link>` to drop it would only
+    // reformat the markup.
+    if !has_tag(&html, b"<style") && !has_tag(&html, b"<link") {
+        return Ok(html);
+    }
     css_inline::CSSInliner::options()
         // Templates are user input: never fetch what they link to.
         .load_remote_stylesheets(false)
         // Media queries cannot be inlined; clients that understand them still get them.
         .keep_at_rules(true)
         .build()
-        .inline(html)
+        .inline(&html)
         .map_err(|err| RenderError::Css(err.to_string()))
+}
+
+/// `s` with the characters that could end an element or a quoted attribute escaped.
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether `html` holds `tag` (lower case, with its `<`) in any case.
+fn has_tag(html: &str, tag: &[u8]) -> bool {
+    html.as_bytes()
+        .windows(tag.len())
+        .any(|w| w.eq_ignore_ascii_case(tag))
 }
 
 /// The values one render sees; `variables` turns them into the documented layout.
@@ -647,6 +686,26 @@ mod tests {
     }
 
     #[test]
+    fn links_in_variables_keep_their_slashes_and_markup_is_escaped() {
+        let template = Template::check(
+            "s",
+            "<a href=\"{{ unsubscribe_url }}\">{{ first_name }}</a>",
+            None,
+            &[],
+        )
+        .unwrap();
+        let rendered = render(&template, &contact(Some("<b>\"Jo's\"</b>"), &[]));
+        assert!(
+            rendered.html.contains(
+                "<a href=\"https://nudge.example/unsubscribe/t0k\">\
+                 &lt;b&gt;&quot;Jo&#x27;s&quot;&lt;/b&gt;</a>"
+            ),
+            "{}",
+            rendered.html
+        );
+    }
+
+    #[test]
     fn the_subject_is_one_line() {
         let template =
             Template::check("Hi\n  {{ first_name }}\r\n!", "<p>x</p>", None, &[]).unwrap();
@@ -674,6 +733,18 @@ mod tests {
             "{}",
             rendered.html
         );
+    }
+
+    #[test]
+    fn html_without_style_or_link_elements_is_sent_as_rendered() {
+        let html = "<p>Hi {{ first_name }}</p>";
+        let template = Template::check("s", html, None, &[]).unwrap();
+        let rendered = render(&template, &contact(Some("Anna"), &[]));
+        assert_eq!(rendered.html, "<p>Hi Anna</p>");
+        let upper = "<p>Hi</p><LINK REL=stylesheet href=\"https://tracker.example/x.css\">";
+        let template = Template::check("s", upper, None, &[]).unwrap();
+        let rendered = render(&template, &contact(None, &[]));
+        assert!(!rendered.html.contains("tracker"), "{}", rendered.html);
     }
 
     #[test]

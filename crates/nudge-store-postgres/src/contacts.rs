@@ -37,13 +37,43 @@ pub async fn load(conn: &mut PgConnection, id: Uuid, lock: Lock) -> Result<Conta
 
 pub async fn record(conn: &mut PgConnection, id: Uuid, lock: Lock) -> Result<ContactRecord> {
     let contact = load(conn, id, lock).await?;
-    let mut memberships = memberships(conn, &[id]).await?;
-    let (groups, tags) = memberships.remove(&id).unwrap_or_default();
-    Ok(ContactRecord {
-        contact,
-        groups,
-        tags,
-    })
+    let mut records = with_memberships(conn, vec![contact]).await?;
+    records.pop().ok_or(StoreError::NotFound)
+}
+
+/// The contacts of `ids` that exist, with their groups and tags, unlocked.
+pub async fn records(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<ContactRecord>> {
+    let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.id = ANY($1)");
+    let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+    let contacts = found
+        .iter()
+        .map(rows::contact)
+        .collect::<Result<Vec<_>>>()?;
+    with_memberships(conn, contacts).await
+}
+
+/// Adds the groups and tags of each contact, read for all of them at once.
+async fn with_memberships(
+    conn: &mut PgConnection,
+    contacts: Vec<Contact>,
+) -> Result<Vec<ContactRecord>> {
+    let ids: Vec<Uuid> = contacts.iter().map(|c| c.id).collect();
+    let mut members = memberships(conn, &ids).await?;
+    Ok(contacts
+        .into_iter()
+        .map(|contact| {
+            let (groups, tags) = members.remove(&contact.id).unwrap_or_default();
+            ContactRecord {
+                contact,
+                groups,
+                tags,
+            }
+        })
+        .collect())
 }
 
 type MembershipMap = HashMap<Uuid, (Vec<Uuid>, Vec<String>)>;
@@ -593,19 +623,7 @@ pub async fn list(
         .iter()
         .map(rows::contact)
         .collect::<Result<Vec<_>>>()?;
-    let ids: Vec<Uuid> = contacts.iter().map(|c| c.id).collect();
-    let mut members = memberships(conn, &ids).await?;
-    let records = contacts
-        .into_iter()
-        .map(|contact| {
-            let (groups, tags) = members.remove(&contact.id).unwrap_or_default();
-            ContactRecord {
-                contact,
-                groups,
-                tags,
-            }
-        })
-        .collect();
+    let records = with_memberships(conn, contacts).await?;
     Ok(Page::from_rows(records, page.limit, |r| r.contact.id))
 }
 

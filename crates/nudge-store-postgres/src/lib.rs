@@ -610,6 +610,11 @@ impl Store for PgStore {
         contacts::record(&mut conn, id, Lock::None).await
     }
 
+    async fn get_contacts(&self, ids: &[Uuid]) -> Result<Vec<ContactRecord>> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        contacts::records(&mut conn, ids).await
+    }
+
     async fn find_contact_by_email(&self, email: &str) -> Result<Option<ContactRecord>> {
         let Ok(email) = nudge_core::Email::parse(email) else {
             return Ok(None);
@@ -773,6 +778,18 @@ impl Store for PgStore {
     ) -> Result<nudge_store::Message> {
         let mut tx = self.write().await?;
         let done = messages::finish(&mut tx, id, owner, delivery, at).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(done)
+    }
+
+    async fn finish_messages(
+        &self,
+        owner: &str,
+        outcomes: Vec<(Uuid, nudge_store::Delivery)>,
+        at: Timestamp,
+    ) -> Result<Vec<Result<nudge_store::Message>>> {
+        let mut tx = self.write().await?;
+        let done = messages::finish_many(&mut tx, owner, outcomes, at).await?;
         tx.commit().await.map_err(backend)?;
         Ok(done)
     }

@@ -19,13 +19,16 @@ use nudge_core::timeline::TimelineEvent;
 use nudge_core::{
     ChangeSource, Contact, MessageClass, MessageStatus, SendDecision, SkipRule, Status,
 };
+use nudge_store::plan::{
+    BatchEntry, FinishColumns, finish_event, first_outcomes, lease_lost, recorded_batch,
+};
 use nudge_store::{
     Delivery, Engagement, Message, MessageContent, MessageFilter, NewMessage, Page, PageRequest,
     Result, StoreError,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use uuid::Uuid;
 
 const COLUMNS: &str = "id, contact_id, class, status, skip_rule, to_email, subject, html, text, \
@@ -363,14 +366,6 @@ pub async fn claim(
     Ok(claimed)
 }
 
-fn lease_lost(id: Uuid, owner: &str) -> StoreError {
-    StoreError::Conflict {
-        code: "lease_lost",
-        field: None,
-        message: format!("message {id} is no longer leased to {owner}"),
-    }
-}
-
 pub async fn finish(
     conn: &mut PgConnection,
     id: Uuid,
@@ -388,6 +383,186 @@ pub async fn finish(
     let Some(contact_id) = contact_id else {
         return Err(StoreError::NotFound);
     };
+    finish_of(conn, contact_id, id, owner, delivery, at).await
+}
+
+/// [`finish`] for each outcome, in the caller's transaction, with a few statements for the
+/// whole batch rather than a few per message. A message that is gone or whose lease was lost
+/// gets its error in its place; any other error ends the batch, and the caller's rollback then
+/// records none of it.
+///
+/// The contacts are locked first, as in [`finish`] and as an erasure takes them (see the module
+/// comment), and in the order of their ids, so that two batches sharing contacts cannot
+/// deadlock. Contacts of bounces are locked to be written back (and come first); the others
+/// only so that they stay while their timeline entries are written.
+pub async fn finish_many(
+    conn: &mut PgConnection,
+    owner: &str,
+    outcomes: Vec<(Uuid, Delivery)>,
+    at: Timestamp,
+) -> Result<Vec<Result<Message>>> {
+    let (first, _) = first_outcomes(&outcomes);
+    let ids: Vec<Uuid> = first.iter().map(|(_, id, _)| *id).collect();
+    let rows: Vec<(Uuid, Uuid)> =
+        sqlx::query_as("SELECT id, contact_id FROM messages WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend)?;
+    let contact_of: HashMap<Uuid, Uuid> = rows.into_iter().collect();
+    let (bounced, referred): (BTreeSet<Uuid>, BTreeSet<Uuid>) = {
+        let mut bounced = BTreeSet::new();
+        let mut referred = BTreeSet::new();
+        for (_, id, delivery) in &first {
+            if let Some(contact) = contact_of.get(id) {
+                if matches!(delivery, Delivery::Failed { bounce: true, .. }) {
+                    bounced.insert(*contact);
+                } else {
+                    referred.insert(*contact);
+                }
+            }
+        }
+        (bounced, referred)
+    };
+    let sql = format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.id = ANY($1) ORDER BY c.id{}",
+        Lock::NoKeyUpdate.clause()
+    );
+    let bounced: Vec<Uuid> = bounced.into_iter().collect();
+    let mut to_bounce = HashMap::new();
+    for row in sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&bounced)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?
+    {
+        let contact = rows::contact(&row)?;
+        to_bounce.insert(contact.id, contact);
+    }
+    let referred: Vec<Uuid> = referred
+        .into_iter()
+        .filter(|c| !to_bounce.contains_key(c))
+        .collect();
+    let sql = format!(
+        "SELECT c.id FROM contacts c WHERE c.id = ANY($1) ORDER BY c.id{}",
+        Lock::KeyShare.clause()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&referred)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+
+    // One update for every row whose lease holds (re-checked on the locked row if another
+    // transaction changed it first); a NULL leaves a column as it is.
+    let columns: Vec<FinishColumns> = first
+        .iter()
+        .map(|(_, _, delivery)| FinishColumns::of(delivery, at))
+        .collect();
+    let returning = COLUMNS
+        .split(',')
+        .map(|c| format!("m.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "UPDATE messages m SET status = v.status, lease_owner = NULL, lease_until = NULL, \
+         message_id = COALESCE(v.message_id, m.message_id), \
+         sent_at = COALESCE(v.sent_at, m.sent_at), due_at = COALESCE(v.due_at, m.due_at), \
+         last_error = COALESCE(v.last_error, m.last_error), \
+         skip_rule = COALESCE(v.skip_rule, m.skip_rule), \
+         smtp_account_id = COALESCE(v.smtp_account_id, m.smtp_account_id) \
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], \
+             $6::text[], $7::text[], $8::uuid[]) \
+         AS v (id, status, message_id, sent_at, due_at, last_error, skip_rule, smtp_account_id) \
+         WHERE m.id = v.id AND m.status = 'sending' AND m.lease_owner = $9 \
+         RETURNING {returning}"
+    );
+    let updated = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&ids)
+        .bind(
+            columns
+                .iter()
+                .map(|c| c.status.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(columns.iter().map(|c| c.message_id).collect::<Vec<_>>())
+        .bind(
+            columns
+                .iter()
+                .map(|c| c.sent_at.map(pg_ts))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            columns
+                .iter()
+                .map(|c| c.due_at.map(pg_ts))
+                .collect::<Vec<_>>(),
+        )
+        .bind(columns.iter().map(|c| c.last_error).collect::<Vec<_>>())
+        .bind(
+            columns
+                .iter()
+                .map(|c| c.skip_rule.map(SkipRule::as_str))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            columns
+                .iter()
+                .map(|c| c.smtp_account_id)
+                .collect::<Vec<_>>(),
+        )
+        .bind(owner)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+    let mut finished = HashMap::with_capacity(updated.len());
+    for row in updated {
+        let m = message(&row)?;
+        finished.insert(m.id, m);
+    }
+    let missing: Vec<Uuid> = ids
+        .iter()
+        .copied()
+        .filter(|id| !finished.contains_key(id))
+        .collect();
+    let present: HashSet<Uuid> = sqlx::query_scalar("SELECT id FROM messages WHERE id = ANY($1)")
+        .bind(&missing)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?
+        .into_iter()
+        .collect();
+    let batch = recorded_batch(&outcomes, finished, &present, owner);
+    let mut events = Vec::with_capacity(batch.timeline.len());
+    for entry in batch.timeline {
+        match entry {
+            BatchEntry::Event(contact, event) => events.push((contact, event)),
+            BatchEntry::Bounce(contact) => {
+                // Two bounces of one contact in a batch: the first made it bounced.
+                if let Some(locked) = to_bounce.remove(&contact) {
+                    events.extend(
+                        bounce_contact(conn, locked, at)
+                            .await?
+                            .map(|e| (contact, e)),
+                    );
+                }
+            }
+        }
+    }
+    let entries: Vec<_> = events.iter().map(|(contact, e)| (*contact, e)).collect();
+    insert_timelines(conn, at, &entries).await?;
+    Ok(batch.results)
+}
+
+/// Records one outcome of a message of `contact_id`.
+async fn finish_of(
+    conn: &mut PgConnection,
+    contact_id: Uuid,
+    id: Uuid,
+    owner: &str,
+    delivery: Delivery,
+    at: Timestamp,
+) -> Result<Message> {
     // The contact first, as an erasure takes it (see the module comment). A bounce writes the
     // contact back from what it read, as `change_status` does; otherwise the timeline entry only
     // refers to it. An erasure that got there first took the message with it: not found.
@@ -398,105 +573,52 @@ pub async fn finish(
         Lock::KeyShare
     };
     let contact = contacts::load(conn, contact_id, lock).await?;
-    let held: Option<(String, Option<String>)> =
-        sqlx::query_as("SELECT status, lease_owner FROM messages WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(backend)?;
-    let Some((status, lease_owner)) = held else {
-        return Err(StoreError::NotFound);
-    };
-    if status != MessageStatus::Sending.as_str() || lease_owner.as_deref() != Some(owner) {
-        return Err(lease_lost(id, owner));
-    }
 
-    // One statement for every outcome: each sets only its own columns (a NULL leaves a column
-    // as it is), ends the lease, and returns the finished row.
-    let (status, message_id, sent_at, due_at, error, rule) = match &delivery {
-        Delivery::Sent { message_id, .. } => (
-            MessageStatus::Sent,
-            Some(message_id.as_str()),
-            Some(at),
-            None,
-            None,
-            None,
-        ),
-        Delivery::Retry { at: next, error } => (
-            MessageStatus::Retrying,
-            None,
-            None,
-            Some(*next),
-            Some(error.as_str()),
-            None,
-        ),
-        Delivery::Failed { error, .. } => (
-            MessageStatus::Failed,
-            None,
-            None,
-            None,
-            Some(error.as_str()),
-            None,
-        ),
-        Delivery::Skipped(rule) => (
-            MessageStatus::Skipped,
-            None,
-            None,
-            None,
-            None,
-            Some(rule.as_str()),
-        ),
-    };
+    // The lease check is the update's own condition (re-checked on the locked row if another
+    // transaction changed it first): one statement whatever the outcome, as a NULL leaves a
+    // column as it is, and a second only to say why no row matched.
+    let columns = FinishColumns::of(&delivery, at);
     let sql = format!(
         "UPDATE messages SET status = $2, lease_owner = NULL, lease_until = NULL, \
          message_id = COALESCE($3, message_id), sent_at = COALESCE($4, sent_at), \
          due_at = COALESCE($5, due_at), last_error = COALESCE($6, last_error), \
          skip_rule = COALESCE($7, skip_rule), \
          smtp_account_id = COALESCE($8, smtp_account_id) \
-         WHERE id = $1 RETURNING {COLUMNS}"
+         WHERE id = $1 AND status = 'sending' AND lease_owner = $9 RETURNING {COLUMNS}"
     );
-    let finished = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
-        .bind(status.as_str())
-        .bind(message_id)
-        .bind(sent_at.map(pg_ts))
-        .bind(due_at.map(pg_ts))
-        .bind(error)
-        .bind(rule)
-        .bind(match &delivery {
-            Delivery::Sent {
-                smtp_account_id, ..
-            } => *smtp_account_id,
-            _ => None,
-        })
-        .fetch_one(&mut *conn)
+        .bind(columns.status.as_str())
+        .bind(columns.message_id)
+        .bind(columns.sent_at.map(pg_ts))
+        .bind(columns.due_at.map(pg_ts))
+        .bind(columns.last_error)
+        .bind(columns.skip_rule.map(SkipRule::as_str))
+        .bind(columns.smtp_account_id)
+        .bind(owner)
+        .fetch_optional(&mut *conn)
         .await
         .map_err(backend)?;
-    let finished = message(&finished)?;
-
-    let subject = finished.content.subject.as_str();
-    let events = match &delivery {
-        Delivery::Sent { .. } => vec![TimelineEvent::email_sent(id, subject)],
-        Delivery::Retry { at: next, error } => {
-            vec![TimelineEvent::email_deferred(id, subject, error, *next)]
-        }
-        Delivery::Failed { error, bounce } => {
-            if *bounce {
-                let mut events = vec![TimelineEvent::email_bounced(id, subject, error)];
-                events.extend(bounce_contact(conn, contact, at).await?);
-                events
-            } else {
-                vec![TimelineEvent::email_failed(id, subject, error)]
-            }
-        }
-        Delivery::Skipped(rule) => vec![TimelineEvent::email_skipped(id, subject, *rule)],
+    let Some(row) = row else {
+        let exists = sqlx::query("SELECT 1 FROM messages WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(backend)?;
+        return Err(match exists {
+            Some(_) => lease_lost(id, owner),
+            None => StoreError::NotFound,
+        });
     };
+    let finished = message(&row)?;
+    let mut events = vec![finish_event(id, &finished.content.subject, &delivery)];
+    if bounce {
+        events.extend(bounce_contact(conn, contact, at).await?);
+    }
     insert_timeline(conn, contact_id, at, &events).await?;
     Ok(finished)
 }
 
-/// A hard bounce makes the contact bounced, unless the rules keep it (a complaint outranks it).
-/// The caller holds the contact `FOR NO KEY UPDATE` since it read it.
 async fn bounce_contact(
     conn: &mut PgConnection,
     mut contact: Contact,

@@ -30,13 +30,49 @@ pub async fn load(conn: &mut SqliteConnection, id: Uuid) -> Result<Contact> {
 
 pub async fn record(conn: &mut SqliteConnection, id: Uuid) -> Result<ContactRecord> {
     let contact = load(conn, id).await?;
-    let mut memberships = memberships(conn, &[id]).await?;
-    let (groups, tags) = memberships.remove(&id).unwrap_or_default();
-    Ok(ContactRecord {
-        contact,
-        groups,
-        tags,
-    })
+    let mut records = with_memberships(conn, vec![contact]).await?;
+    records.pop().ok_or(StoreError::NotFound)
+}
+
+/// The contacts of `ids` that exist, with their groups and tags.
+pub async fn records(conn: &mut SqliteConnection, ids: &[Uuid]) -> Result<Vec<ContactRecord>> {
+    // Well below SQLite's limit on the variables of one statement (999 in old builds).
+    const CHUNK: usize = 500;
+    let mut records = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let mut q = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.id IN ("
+        ));
+        push_ids(&mut q, chunk);
+        q.push(")");
+        let found = q.build().fetch_all(&mut *conn).await.map_err(backend)?;
+        let contacts = found
+            .iter()
+            .map(rows::contact)
+            .collect::<Result<Vec<_>>>()?;
+        records.extend(with_memberships(conn, contacts).await?);
+    }
+    Ok(records)
+}
+
+/// Adds the groups and tags of each contact, read for all of them at once.
+async fn with_memberships(
+    conn: &mut SqliteConnection,
+    contacts: Vec<Contact>,
+) -> Result<Vec<ContactRecord>> {
+    let ids: Vec<Uuid> = contacts.iter().map(|c| c.id).collect();
+    let mut members = memberships(conn, &ids).await?;
+    Ok(contacts
+        .into_iter()
+        .map(|contact| {
+            let (groups, tags) = members.remove(&contact.id).unwrap_or_default();
+            ContactRecord {
+                contact,
+                groups,
+                tags,
+            }
+        })
+        .collect())
 }
 
 type MembershipMap = HashMap<Uuid, (Vec<Uuid>, Vec<String>)>;
@@ -99,7 +135,7 @@ pub async fn insert_timelines(
     write_timeline(conn, at, &entries).await
 }
 
-async fn write_timeline(
+pub async fn write_timeline(
     conn: &mut SqliteConnection,
     at: Timestamp,
     entries: &[(Uuid, &TimelineEvent)],
@@ -575,19 +611,7 @@ pub async fn list(
         .iter()
         .map(rows::contact)
         .collect::<Result<Vec<_>>>()?;
-    let ids: Vec<Uuid> = contacts.iter().map(|c| c.id).collect();
-    let mut members = memberships(conn, &ids).await?;
-    let records = contacts
-        .into_iter()
-        .map(|contact| {
-            let (groups, tags) = members.remove(&contact.id).unwrap_or_default();
-            ContactRecord {
-                contact,
-                groups,
-                tags,
-            }
-        })
-        .collect();
+    let records = with_memberships(conn, contacts).await?;
     Ok(Page::from_rows(records, page.limit, |r| r.contact.id))
 }
 

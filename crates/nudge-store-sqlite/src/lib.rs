@@ -567,6 +567,11 @@ impl Store for SqliteStore {
         contacts::record(&mut conn, id).await
     }
 
+    async fn get_contacts(&self, ids: &[Uuid]) -> Result<Vec<ContactRecord>> {
+        let mut conn = self.reader.acquire().await.map_err(backend)?;
+        contacts::records(&mut conn, ids).await
+    }
+
     async fn find_contact_by_email(&self, email: &str) -> Result<Option<ContactRecord>> {
         let Ok(email) = nudge_core::Email::parse(email) else {
             return Ok(None);
@@ -727,6 +732,18 @@ impl Store for SqliteStore {
     ) -> Result<Message> {
         let mut tx = self.write().await?;
         let done = messages::finish(&mut tx, id, owner, delivery, at).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(done)
+    }
+
+    async fn finish_messages(
+        &self,
+        owner: &str,
+        outcomes: Vec<(Uuid, Delivery)>,
+        at: Timestamp,
+    ) -> Result<Vec<Result<Message>>> {
+        let mut tx = self.write().await?;
+        let done = messages::finish_many(&mut tx, owner, outcomes, at).await?;
         tx.commit().await.map_err(backend)?;
         Ok(done)
     }

@@ -51,6 +51,8 @@ macro_rules! conformance_suite {
             the_send_gate_skips_at_queue_time_with_its_rule,
             a_retry_waits_for_its_time_and_a_dead_lease_is_reclaimed,
             a_hard_bounce_makes_the_contact_bounced,
+            a_batch_of_outcomes_is_recorded_together_each_under_its_lease,
+            contacts_are_read_by_the_batch_leaving_out_unknown_ids,
             messages_are_listed_by_contact_status_and_class,
             opens_are_recorded_once_and_every_click_is_recorded,
             templates_are_created_changed_paged_newest_first_and_deleted,
@@ -1294,6 +1296,210 @@ pub async fn a_hard_bounce_makes_the_contact_bounced(store: &dyn Store) {
         store.get_message(m.id).await,
         Err(StoreError::NotFound)
     ));
+}
+
+pub async fn a_batch_of_outcomes_is_recorded_together_each_under_its_lease(store: &dyn Store) {
+    let mut contacts = Vec::new();
+    for email in ["b1@example.com", "b2@example.com", "b3@example.com"] {
+        let c = store.create_contact(input(email), ctx(0)).await.unwrap();
+        contacts.push(c.contact.id);
+    }
+    let [c1, c2, c3] = contacts[..] else {
+        unreachable!()
+    };
+    let queue = async |contact, key, due| {
+        let message = outgoing(contact, MessageClass::Campaign, key, due);
+        store.queue_message(message, ctx(0).at).await.unwrap().0
+    };
+    let sent = queue(c1, "batch-sent", 0).await;
+    let bounced = queue(c2, "batch-bounced", 0).await;
+    let deferred = queue(c1, "batch-deferred", 0).await;
+    let erased = queue(c3, "batch-erased", 0).await;
+    let unclaimed = queue(c1, "batch-unclaimed", 100).await;
+    let claimed = store
+        .claim_messages(ctx(1).at, 10, "a", LEASE)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 4);
+    store.erase_contact(c3, ctx(2).at).await.unwrap();
+
+    let outcome = |message_id: &str| Delivery::Sent {
+        message_id: message_id.into(),
+        smtp_account_id: None,
+    };
+    let stranger = store
+        .finish_messages("b", vec![(sent.id, outcome("<b@x>"))], ctx(3).at)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            stranger[..],
+            [Err(StoreError::Conflict {
+                code: "lease_lost",
+                ..
+            })]
+        ),
+        "only the lease holder records: {stranger:?}"
+    );
+    let outcomes = vec![
+        (sent.id, outcome("<sent@x>")),
+        (
+            bounced.id,
+            Delivery::Failed {
+                error: "550 5.1.1 no such user".into(),
+                bounce: true,
+            },
+        ),
+        (
+            deferred.id,
+            Delivery::Retry {
+                at: ctx(300).at,
+                error: "451 later".into(),
+            },
+        ),
+        (erased.id, outcome("<erased@x>")),
+        (unclaimed.id, outcome("<unclaimed@x>")),
+        (Uuid::now_v7(), outcome("<nobody@x>")),
+    ];
+    let done = store
+        .finish_messages("a", outcomes, ctx(4).at)
+        .await
+        .unwrap();
+    assert_eq!(done.len(), 6, "one result per outcome, in order");
+    let statuses: Vec<_> = done[..3]
+        .iter()
+        .map(|r| r.as_ref().map(|m| (m.id, m.status)).unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            (sent.id, MessageStatus::Sent),
+            (bounced.id, MessageStatus::Failed),
+            (deferred.id, MessageStatus::Retrying)
+        ]
+    );
+    assert!(matches!(done[3], Err(StoreError::NotFound)), "erased");
+    assert!(
+        matches!(
+            done[4],
+            Err(StoreError::Conflict {
+                code: "lease_lost",
+                ..
+            })
+        ),
+        "never claimed"
+    );
+    assert!(matches!(done[5], Err(StoreError::NotFound)), "unknown");
+
+    let stored = store.get_message(sent.id).await.unwrap();
+    assert_eq!(stored.message_id.as_deref(), Some("<sent@x>"));
+    assert_eq!(stored.sent_at, Some(ctx(4).at));
+    let stored = store.get_message(deferred.id).await.unwrap();
+    assert_eq!(stored.due_at, ctx(300).at);
+    assert_eq!(stored.last_error.as_deref(), Some("451 later"));
+    let stored = store.get_message(unclaimed.id).await.unwrap();
+    assert_eq!(stored.status, MessageStatus::Queued, "left as it was");
+    assert_eq!(
+        store.get_contact(c2).await.unwrap().contact.status,
+        Status::Bounced
+    );
+    let k = kinds(store, c2).await;
+    assert!(
+        k.ends_with(&[TimelineKind::EmailBounced, TimelineKind::StatusChanged]),
+        "{k:?}"
+    );
+    let k = kinds(store, c1).await;
+    assert!(
+        k.ends_with(&[TimelineKind::EmailSent, TimelineKind::EmailDeferred]),
+        "{k:?}"
+    );
+    let again = store
+        .finish_messages("a", vec![(sent.id, outcome("<again@x>"))], ctx(5).at)
+        .await
+        .unwrap();
+    assert!(
+        matches!(again[..], [Err(StoreError::Conflict { .. })]),
+        "a finished message stays finished"
+    );
+    let twice = queue(c1, "batch-twice", 200).await;
+    store
+        .claim_messages(ctx(200).at, 10, "a", LEASE)
+        .await
+        .unwrap();
+    let both = store
+        .finish_messages(
+            "a",
+            vec![
+                (twice.id, outcome("<first@x>")),
+                (twice.id, outcome("<second@x>")),
+            ],
+            ctx(201).at,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            both[..],
+            [
+                Ok(_),
+                Err(StoreError::Conflict {
+                    code: "lease_lost",
+                    ..
+                })
+            ]
+        ),
+        "the first outcome of a message named twice ends its lease: {both:?}"
+    );
+    assert_eq!(
+        store
+            .get_message(twice.id)
+            .await
+            .unwrap()
+            .message_id
+            .as_deref(),
+        Some("<first@x>")
+    );
+    assert!(
+        store
+            .finish_messages("a", Vec::new(), ctx(5).at)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn contacts_are_read_by_the_batch_leaving_out_unknown_ids(store: &dyn Store) {
+    let group = store.create_group("Lezers", None, false).await.unwrap();
+    let mut tagged = input("r1@example.com");
+    tagged.first_name = Some("Roos".into());
+    tagged.groups = vec![group.id];
+    tagged.tags = vec!["vip".into()];
+    let tagged = store.create_contact(tagged, ctx(0)).await.unwrap();
+    let plain = store
+        .create_contact(input("r2@example.com"), ctx(0))
+        .await
+        .unwrap();
+    let erased = store
+        .create_contact(input("r3@example.com"), ctx(0))
+        .await
+        .unwrap();
+    store
+        .erase_contact(erased.contact.id, ctx(1).at)
+        .await
+        .unwrap();
+
+    let ids = [
+        plain.contact.id,
+        Uuid::now_v7(),
+        tagged.contact.id,
+        erased.contact.id,
+    ];
+    let mut got = store.get_contacts(&ids).await.unwrap();
+    got.sort_by_key(|r| r.contact.id);
+    let mut want = vec![tagged, plain];
+    want.sort_by_key(|r| r.contact.id);
+    assert_eq!(got, want, "each as get_contact returns it");
+    assert!(store.get_contacts(&[]).await.unwrap().is_empty());
 }
 
 pub async fn messages_are_listed_by_contact_status_and_class(store: &dyn Store) {

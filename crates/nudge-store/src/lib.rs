@@ -149,6 +149,9 @@ pub trait Store: Send + Sync + 'static {
         ctx: ChangeContext,
     ) -> Result<ContactRecord>;
     async fn get_contact(&self, id: Uuid) -> Result<ContactRecord>;
+    /// The contacts of `ids` that exist (an unknown or erased one is left out), in no
+    /// particular order: one read for a dispatcher pass instead of one per message.
+    async fn get_contacts(&self, ids: &[Uuid]) -> Result<Vec<ContactRecord>>;
     async fn find_contact_by_email(&self, email: &str) -> Result<Option<ContactRecord>>;
     async fn update_contact(
         &self,
@@ -218,6 +221,17 @@ pub trait Store: Send + Sync + 'static {
         delivery: Delivery,
         at: jiff::Timestamp,
     ) -> Result<Message>;
+    /// Records the outcomes of several attempts in one transaction, each as `finish_message`
+    /// would (its lease checked, its timeline entries written, a bounce turning its contact
+    /// bounced). A message that is gone (`NotFound`) or no longer leased to `owner`
+    /// (`Conflict { code: "lease_lost" }`) gets that error in its place while the others are
+    /// recorded; any other error records none of them. Results are in the order of `outcomes`.
+    async fn finish_messages(
+        &self,
+        owner: &str,
+        outcomes: Vec<(Uuid, Delivery)>,
+        at: jiff::Timestamp,
+    ) -> Result<Vec<Result<Message>>>;
     async fn get_message(&self, id: Uuid) -> Result<Message>;
     async fn list_messages(
         &self,

@@ -1,13 +1,15 @@
 //! Decisions both backends make the same way, between reading rows and writing them.
 
-use crate::{ExistingPolicy, ImportRow, RowOutcome, StoreError, Suppression};
+use crate::{Delivery, ExistingPolicy, ImportRow, Message, RowOutcome, StoreError, Suppression};
+use jiff::Timestamp;
 use nudge_core::contact::{NewContact, plan_create, plan_update};
 use nudge_core::status::{TransitionError, plan_transition};
 use nudge_core::timeline::TimelineEvent;
 use nudge_core::{
-    ChangeSource, Contact, ContactInput, ContactPatch, Email, FieldDef, Patch, TagName,
+    ChangeSource, Contact, ContactInput, ContactPatch, Email, FieldDef, MessageStatus, Patch,
+    SkipRule, TagName,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 /// Maps a refused status change to the field the user should correct.
@@ -312,5 +314,163 @@ mod tests {
     fn diff_lists_both_ways() {
         assert_eq!(diff(&[1, 2, 3], &[3, 4]), (vec![4], vec![1, 2]));
         assert_eq!(diff::<u8>(&[], &[]), (vec![], vec![]));
+    }
+}
+
+/// What recording an attempt writes on its ledger row. A column that is `None` keeps what it
+/// holds, so both backends update a row with one statement whatever the outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FinishColumns<'a> {
+    pub status: MessageStatus,
+    pub message_id: Option<&'a str>,
+    pub sent_at: Option<Timestamp>,
+    pub due_at: Option<Timestamp>,
+    pub last_error: Option<&'a str>,
+    pub skip_rule: Option<SkipRule>,
+    pub smtp_account_id: Option<Uuid>,
+}
+
+impl<'a> FinishColumns<'a> {
+    /// The columns for `delivery`, recorded at `at`.
+    pub fn of(delivery: &'a Delivery, at: Timestamp) -> Self {
+        let only = |status| FinishColumns {
+            status,
+            message_id: None,
+            sent_at: None,
+            due_at: None,
+            last_error: None,
+            skip_rule: None,
+            smtp_account_id: None,
+        };
+        match delivery {
+            Delivery::Sent {
+                message_id,
+                smtp_account_id,
+            } => FinishColumns {
+                message_id: Some(message_id),
+                sent_at: Some(at),
+                smtp_account_id: *smtp_account_id,
+                ..only(MessageStatus::Sent)
+            },
+            Delivery::Retry { at: next, error } => FinishColumns {
+                due_at: Some(*next),
+                last_error: Some(error),
+                ..only(MessageStatus::Retrying)
+            },
+            Delivery::Failed { error, .. } => FinishColumns {
+                last_error: Some(error),
+                ..only(MessageStatus::Failed)
+            },
+            Delivery::Skipped(rule) => FinishColumns {
+                skip_rule: Some(*rule),
+                ..only(MessageStatus::Skipped)
+            },
+        }
+    }
+}
+
+/// The timeline entry of a recorded attempt. A bounce's change of the contact's status is the
+/// caller's, from the contact it holds.
+pub fn finish_event(id: Uuid, subject: &str, delivery: &Delivery) -> TimelineEvent {
+    match delivery {
+        Delivery::Sent { .. } => TimelineEvent::email_sent(id, subject),
+        Delivery::Retry { at, error } => TimelineEvent::email_deferred(id, subject, error, *at),
+        Delivery::Failed { error, bounce } if *bounce => {
+            TimelineEvent::email_bounced(id, subject, error)
+        }
+        Delivery::Failed { error, .. } => TimelineEvent::email_failed(id, subject, error),
+        Delivery::Skipped(rule) => TimelineEvent::email_skipped(id, subject, *rule),
+    }
+}
+
+/// A finish by a dispatcher whose lease ran out (another took the message) or of a message
+/// that is no longer being sent.
+pub fn lease_lost(id: Uuid, owner: &str) -> StoreError {
+    StoreError::Conflict {
+        code: "lease_lost",
+        field: None,
+        message: format!("message {id} is no longer leased to {owner}"),
+    }
+}
+
+/// A batch of outcomes split for recording: each message's first outcome with its position,
+/// and the positions of messages named again. A repeat finds the lease ended by the first.
+pub fn first_outcomes(
+    outcomes: &[(Uuid, Delivery)],
+) -> (Vec<(usize, Uuid, &Delivery)>, Vec<(usize, Uuid)>) {
+    let mut seen = HashSet::new();
+    let mut first = Vec::with_capacity(outcomes.len());
+    let mut again = Vec::new();
+    for (i, (id, delivery)) in outcomes.iter().enumerate() {
+        if seen.insert(*id) {
+            first.push((i, *id, delivery));
+        } else {
+            again.push((i, *id));
+        }
+    }
+    (first, again)
+}
+
+/// A timeline entry of a recorded batch, in order; a bounce's change of the contact is the
+/// backend's to make (it holds the contact) at its place.
+#[derive(Debug)]
+pub enum BatchEntry {
+    Event(Uuid, TimelineEvent),
+    Bounce(Uuid),
+}
+
+/// What recording a batch comes to once its update has run: the result of each outcome, in the
+/// caller's order, and the timeline entries of the rows it recorded.
+#[derive(Debug)]
+pub struct RecordedBatch {
+    pub results: Vec<Result<Message, StoreError>>,
+    pub timeline: Vec<BatchEntry>,
+}
+
+/// Turns the rows a batch update returned (`finished`, by id) into results and timeline
+/// entries. A message the update did not return is no longer leased to `owner` when it is
+/// still stored (`present`), and is gone otherwise.
+pub fn recorded_batch(
+    outcomes: &[(Uuid, Delivery)],
+    mut finished: HashMap<Uuid, Message>,
+    present: &HashSet<Uuid>,
+    owner: &str,
+) -> RecordedBatch {
+    let (first, again) = first_outcomes(outcomes);
+    let gone = |id: Uuid| {
+        if present.contains(&id) {
+            lease_lost(id, owner)
+        } else {
+            StoreError::NotFound
+        }
+    };
+    let mut done = Vec::with_capacity(outcomes.len());
+    let mut timeline = Vec::with_capacity(first.len());
+    let mut recorded = HashSet::new();
+    for (i, id, delivery) in first {
+        let Some(m) = finished.remove(&id) else {
+            done.push((i, Err(gone(id))));
+            continue;
+        };
+        let event = finish_event(id, &m.content.subject, delivery);
+        timeline.push(BatchEntry::Event(m.contact_id, event));
+        if let Delivery::Failed { bounce: true, .. } = delivery {
+            timeline.push(BatchEntry::Bounce(m.contact_id));
+        }
+        recorded.insert(id);
+        done.push((i, Ok(m)));
+    }
+    for (i, id) in again {
+        let error = if recorded.contains(&id) {
+            lease_lost(id, owner)
+        } else {
+            gone(id)
+        };
+        done.push((i, Err(error)));
+    }
+    done.sort_by_key(|(i, _)| *i);
+    RecordedBatch {
+        results: done.into_iter().map(|(_, result)| result).collect(),
+        timeline,
     }
 }

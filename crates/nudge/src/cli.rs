@@ -256,6 +256,13 @@ pub enum BenchCommand {
         /// The path of smtp-limit.sh, to print the reference rate in the same run.
         #[arg(long)]
         reference: Option<PathBuf>,
+        /// Seconds of steady load after each burst, to measure latency without a backlog
+        /// (0: none).
+        #[arg(long, default_value_t = 10)]
+        steady_seconds: u64,
+        /// The steady load's rate, as a fraction of the burst's messages per second.
+        #[arg(long, default_value_t = 0.5)]
+        steady_load: f64,
     },
     /// Enrol N contacts in a 5-message sequence and play it on a test clock (enrolments/s,
     /// steps/s, messages queued/s); then, on the wall clock, the lateness of steps falling due
@@ -338,6 +345,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             connections,
             postgres,
             reference,
+            steady_seconds,
+            steady_load,
         }) => {
             bench_send::send(bench_send::SendArgs {
                 messages,
@@ -345,6 +354,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 connections: connections.max(1),
                 postgres: postgres.as_deref(),
                 reference: reference.as_deref(),
+                steady_seconds,
+                steady_load: steady_load.clamp(0.01, 1.0),
             })
             .await
         }
