@@ -138,16 +138,14 @@ impl TimelineEvent {
         if let Some(reason) = reason {
             summary.push_str(&format!(" ({reason})"));
         }
-        Self {
-            kind: TimelineKind::SequenceChanged,
+        Self::sequence(
+            TimelineKind::SequenceChanged,
             summary,
-            data: json!({
-                "sequence_id": sequence_id,
-                "sequence": name,
-                "status": status.as_str(),
-                "reason": reason,
-            }),
-        }
+            sequence_id,
+            name,
+            status,
+            reason,
+        )
     }
 
     /// The enrolment completed or was cancelled.
@@ -161,8 +159,26 @@ impl TimelineEvent {
         if let Some(reason) = reason {
             summary.push_str(&format!(": {reason}"));
         }
+        Self::sequence(
+            TimelineKind::SequenceLeft,
+            summary,
+            sequence_id,
+            name,
+            status,
+            reason,
+        )
+    }
+
+    fn sequence(
+        kind: TimelineKind,
+        summary: String,
+        sequence_id: Uuid,
+        name: &str,
+        status: crate::sequence::EnrolmentStatus,
+        reason: Option<&str>,
+    ) -> Self {
         Self {
-            kind: TimelineKind::SequenceLeft,
+            kind,
             summary,
             data: json!({
                 "sequence_id": sequence_id,
