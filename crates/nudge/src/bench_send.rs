@@ -321,9 +321,13 @@ async fn steady(
     let stride = QUEUERS as u64;
     let waker = dispatcher.waker();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(dispatcher.run(async {
-        let _ = stopped.await;
-    }));
+    let running = tokio::spawn(async move {
+        dispatcher
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
     let contacts: Arc<[uuid::Uuid]> = contacts.into();
     let started = Instant::now();
     let mut queuers = tokio::task::JoinSet::new();
