@@ -198,6 +198,26 @@ impl SmtpRelay {
         }
         Ok(Connection { stream, pipelining })
     }
+
+    /// Connects as for a message (TLS as configured, EHLO, AUTH with credentials) and says
+    /// what was reached, sending nothing: the admin UI's "test connection". The connection is
+    /// closed, not pooled.
+    pub async fn probe(&self) -> Result<String, DeliveryError> {
+        let s = &self.settings;
+        let connection = self.connect().await?;
+        let tls = match connection.stream {
+            Stream::Plain(_) => "without TLS",
+            Stream::Tls(_) => "over TLS",
+        };
+        let signed_in = match &s.credentials {
+            Some((user, _)) => format!(", signed in as {user}"),
+            None => String::new(),
+        };
+        Ok(format!(
+            "connected to {}:{} {tls}; EHLO accepted{signed_in}",
+            s.host, s.port
+        ))
+    }
 }
 
 /// EHLO and, with credentials, AUTH. Returns whether the relay offers PIPELINING.

@@ -187,6 +187,24 @@ impl Store for SqliteStore {
         .transpose()
     }
 
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>> {
+        let rows = sqlx::query("SELECT id, name, scopes, created_at FROM api_keys ORDER BY id")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                let scopes: String = r.try_get("scopes").map_err(backend)?;
+                Ok(ApiKey {
+                    id: r.try_get("id").map_err(backend)?,
+                    name: r.try_get("name").map_err(backend)?,
+                    scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+                    created_at: ts(r.try_get("created_at").map_err(backend)?)?,
+                })
+            })
+            .collect()
+    }
+
     async fn create_user(&self, user: NewUser) -> Result<User> {
         let id = Uuid::now_v7();
         let now = nudge_store::stored_now();

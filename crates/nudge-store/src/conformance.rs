@@ -936,6 +936,10 @@ pub async fn api_keys_are_found_by_hash_and_users_are_unique(store: &dyn Store) 
     assert_eq!(found.id, key.id);
     assert_eq!(found.scopes, ["contacts:read"]);
     assert!(store.api_key_by_hash("abd").await.unwrap().is_none());
+    assert_eq!(
+        store.list_api_keys().await.unwrap(),
+        std::slice::from_ref(&key)
+    );
 
     let user = || NewUser {
         email: Email::parse("Owner@example.com").unwrap(),

@@ -77,6 +77,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKey>;
     /// The key whose SHA-256 is `key_hash`, if any.
     async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>>;
+    /// Every API key (never its hash), oldest first.
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>>;
     async fn create_user(&self, user: NewUser) -> Result<User>;
     /// Every user, oldest first.
     async fn list_users(&self) -> Result<Vec<User>>;

@@ -101,9 +101,9 @@ struct Row {
 }
 
 #[derive(Debug, Serialize)]
-struct GroupOption {
-    id: String,
-    label: String,
+pub(super) struct GroupOption {
+    pub(super) id: String,
+    pub(super) label: String,
 }
 
 fn cursor(raw: Option<&str>) -> Result<Option<Uuid>, Failure> {
@@ -135,7 +135,7 @@ fn name(record: &ContactRecord) -> String {
 }
 
 /// Each group labelled with its path from the top (`Customers › Gold`), sorted by label.
-fn group_options(groups: &[Group]) -> Vec<GroupOption> {
+pub(super) fn group_options(groups: &[Group]) -> Vec<GroupOption> {
     let by_id: HashMap<Uuid, &Group> = groups.iter().map(|g| (g.id, g)).collect();
     let mut options: Vec<GroupOption> = groups
         .iter()
@@ -396,6 +396,7 @@ async fn contact_page(
         .iter()
         .map(|e| {
             context! {
+                id => e.id.to_string(),
                 sequence => &e.sequence_name,
                 status => e.state.status.as_str(),
                 reason => &e.state.reason,
@@ -464,6 +465,7 @@ async fn contact_page(
             .next_cursor
             .map(|cursor| format!("/admin/contacts/{id}?timeline={cursor}")),
         can_write => current.user.role.may(Area::Contacts, true),
+        can_act => current.user.role.may(Area::Sequences, true),
         form => form.values,
         errors => form.errors,
         ..current.context("contacts", uri)

@@ -8,13 +8,21 @@
 //! of the route's [`Area`] (`allow`). The sign-in form has its own CSRF binding to a
 //! pre-session cookie.
 
+mod api_keys;
 mod assets;
 mod contacts;
 mod csrf;
 mod dashboard;
+mod enrolments;
+mod forms;
 mod i18n;
+mod lists;
 mod login;
+mod messages;
+mod sequences;
 mod session;
+mod settings;
+mod users;
 mod view;
 
 use crate::AppState;
@@ -120,9 +128,20 @@ async fn error_pages(req: Request, next: Next) -> Response {
 
 /// The navigation: each page's section key (`nav-*` in the catalogues), path and area. Pages
 /// of interfaces.md that do not exist yet join the list with their routes.
-const NAV: [(&str, &str, Area); 2] = [
+const NAV: [(&str, &str, Area); 13] = [
     ("dashboard", "/admin", Area::Dashboard),
     ("contacts", "/admin/contacts", Area::Contacts),
+    ("groups", "/admin/groups", Area::Lists),
+    ("fields", "/admin/fields", Area::Lists),
+    ("tags", "/admin/tags", Area::Lists),
+    ("forms", "/admin/forms", Area::Forms),
+    ("sequences", "/admin/sequences", Area::Sequences),
+    ("enrolments", "/admin/enrolments", Area::Sequences),
+    ("messages", "/admin/messages", Area::Messages),
+    ("smtp", "/admin/settings/smtp", Area::Settings),
+    ("dkim", "/admin/settings/dkim", Area::Settings),
+    ("api-keys", "/admin/settings/api-keys", Area::Settings),
+    ("users", "/admin/users", Area::Users),
 ];
 
 /// A form body; one that cannot be read is a 400 page rather than axum's plain-text answer.
@@ -197,6 +216,58 @@ pub fn router(state: AppState) -> Router<AppState> {
                     "/admin/contacts/{id}",
                     get(contacts::show).post(contacts::act),
                 ),
+        ))
+        .merge(area(
+            Area::Lists,
+            Router::new()
+                .route("/admin/groups", get(lists::groups).post(lists::groups_act))
+                .route("/admin/fields", get(lists::fields).post(lists::fields_act))
+                .route("/admin/tags", get(lists::tags).post(lists::tags_act)),
+        ))
+        .merge(area(
+            Area::Forms,
+            Router::new().route("/admin/forms", get(forms::list).post(forms::create)),
+        ))
+        .merge(area(
+            Area::Sequences,
+            Router::new()
+                .route(
+                    "/admin/enrolments",
+                    get(enrolments::list).post(enrolments::start),
+                )
+                .route("/admin/enrolments/{id}", post(enrolments::act))
+                .route(
+                    "/admin/sequences",
+                    get(sequences::list).post(sequences::create),
+                )
+                .route(
+                    "/admin/sequences/{id}",
+                    get(sequences::show).post(sequences::act),
+                ),
+        ))
+        .merge(area(
+            Area::Messages,
+            Router::new().route("/admin/messages", get(messages::ledger)),
+        ))
+        .merge(area(
+            Area::Settings,
+            Router::new()
+                .route(
+                    "/admin/settings/smtp",
+                    get(settings::smtp).post(settings::smtp_act),
+                )
+                .route(
+                    "/admin/settings/dkim",
+                    get(settings::dkim).post(settings::dkim_generate),
+                )
+                .route(
+                    "/admin/settings/api-keys",
+                    get(api_keys::list).post(api_keys::create),
+                ),
+        ))
+        .merge(area(
+            Area::Users,
+            Router::new().route("/admin/users", get(users::list).post(users::create)),
         ))
         .merge(area(
             Area::Account,

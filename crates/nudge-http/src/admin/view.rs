@@ -16,7 +16,7 @@ use minijinja::value::{Kwargs, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior, Value, context};
 use std::sync::{Arc, LazyLock};
 
-pub const TEMPLATES: [(&str, &str); 7] = [
+pub const TEMPLATES: [(&str, &str); 20] = [
     ("layout.html", include_str!("templates/layout.html")),
     ("error.html", include_str!("templates/error.html")),
     ("login.html", include_str!("templates/login.html")),
@@ -27,6 +27,22 @@ pub const TEMPLATES: [(&str, &str); 7] = [
         include_str!("templates/contacts_results.html"),
     ),
     ("contact.html", include_str!("templates/contact.html")),
+    ("groups.html", include_str!("templates/groups.html")),
+    ("fields.html", include_str!("templates/fields.html")),
+    ("tags.html", include_str!("templates/tags.html")),
+    ("smtp.html", include_str!("templates/smtp.html")),
+    ("users.html", include_str!("templates/users.html")),
+    ("dkim.html", include_str!("templates/dkim.html")),
+    ("api_keys.html", include_str!("templates/api_keys.html")),
+    ("messages.html", include_str!("templates/messages.html")),
+    (
+        "messages_results.html",
+        include_str!("templates/messages_results.html"),
+    ),
+    ("enrolments.html", include_str!("templates/enrolments.html")),
+    ("sequences.html", include_str!("templates/sequences.html")),
+    ("sequence.html", include_str!("templates/sequence.html")),
+    ("forms.html", include_str!("templates/forms.html")),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -186,6 +186,30 @@ pub struct ActionIn {
     pub until: Option<String>,
 }
 
+/// An action by name (`pause`, `resume`, `reactivate`, `postpone` with `until`, an RFC 3339
+/// time), or the field at fault and why: the API and the admin pages read actions alike.
+pub fn parse_action(
+    action: &str,
+    until: Option<&str>,
+) -> Result<EnrolmentAction, (&'static str, &'static str)> {
+    Ok(match action {
+        "pause" => EnrolmentAction::Pause,
+        "resume" => EnrolmentAction::Resume,
+        "reactivate" => EnrolmentAction::Reactivate,
+        "postpone" => {
+            let until = until
+                .filter(|s| !s.is_empty())
+                .ok_or(("until", "is required to postpone"))?;
+            EnrolmentAction::Postpone(
+                until
+                    .parse::<Timestamp>()
+                    .map_err(|_| ("until", "is not an RFC 3339 time"))?,
+            )
+        }
+        _ => return Err(("action", "must be pause, resume, reactivate or postpone")),
+    })
+}
+
 /// Pause, resume, reactivate or postpone one recipient's sequence.
 #[utoipa::path(patch, path = "/enrolments/{id}", tag = "enrolments", request_body = ActionIn,
     params(("id" = Uuid, Path)), responses((status = 200, body = EnrolmentOut)))]
@@ -196,28 +220,8 @@ async fn change_enrolment(
     ApiJson(body): ApiJson<ActionIn>,
 ) -> Result<Json<EnrolmentOut>, AppError> {
     caller.require(Scope::AutomationsWrite)?;
-    let action = match body.action.as_str() {
-        "pause" => EnrolmentAction::Pause,
-        "resume" => EnrolmentAction::Resume,
-        "reactivate" => EnrolmentAction::Reactivate,
-        "postpone" => {
-            let until = body
-                .until
-                .as_deref()
-                .ok_or_else(|| AppError::field("until", "is required to postpone"))?;
-            EnrolmentAction::Postpone(
-                until
-                    .parse::<Timestamp>()
-                    .map_err(|_| AppError::field("until", "is not an RFC 3339 time"))?,
-            )
-        }
-        _ => {
-            return Err(AppError::field(
-                "action",
-                "must be pause, resume, reactivate or postpone",
-            ));
-        }
-    };
+    let action = parse_action(&body.action, body.until.as_deref())
+        .map_err(|(field, reason)| AppError::field(field, reason))?;
     let changed = state
         .store
         .change_enrolment(id, action, state.clock.now())

@@ -100,7 +100,7 @@ pub struct FormOut {
 }
 
 impl FormOut {
-    fn new(record: FormRecord, public_url: &str) -> Self {
+    pub fn new(record: FormRecord, public_url: &str) -> Self {
         let def = record.def;
         let url = form_url(public_url, &def.slug);
         let embed = format!(
@@ -304,24 +304,14 @@ async fn list_forms(
     })))
 }
 
-/// Create a form. A bad attribute is refused (422) naming it (`fields[2].maps_to`,
-/// `group_choices[0]`, `response.redirect_url`, ...); a slug in use is 409 `duplicate_slug`.
-#[utoipa::path(post, path = "/forms", tag = "forms", request_body = FormCreate,
-    responses((status = 201, body = FormOut)))]
-async fn create_form(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    ApiJson(body): ApiJson<FormCreate>,
-) -> Result<(StatusCode, Json<FormOut>), AppError> {
-    caller.require(Scope::AutomationsWrite)?;
+/// A new form's definition with its wire names parsed, or the faults named by place
+/// (`fields[2].type`); shared with the admin pages. The store checks the rest.
+pub fn form_definition(body: FormCreate) -> Result<FormDef, FieldErrors> {
     let mut errors = FieldErrors::new();
     let fields = parse_fields(body.fields, &mut errors);
     let response = body
         .response
         .map_or_else(default_response, |r| parse_response(r, &mut errors));
-    if !errors.is_empty() {
-        return Err(AppError::validation(errors));
-    }
     let def = FormDef {
         slug: body.slug,
         name: body.name.trim().to_owned(),
@@ -337,6 +327,20 @@ async fn create_form(
             .collect(),
         response,
     };
+    errors.into_result(def)
+}
+
+/// Create a form. A bad attribute is refused (422) naming it (`fields[2].maps_to`,
+/// `group_choices[0]`, `response.redirect_url`, ...); a slug in use is 409 `duplicate_slug`.
+#[utoipa::path(post, path = "/forms", tag = "forms", request_body = FormCreate,
+    responses((status = 201, body = FormOut)))]
+async fn create_form(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(body): ApiJson<FormCreate>,
+) -> Result<(StatusCode, Json<FormOut>), AppError> {
+    caller.require(Scope::AutomationsWrite)?;
+    let def = form_definition(body).map_err(AppError::validation)?;
     let created = state.store.create_form(def, state.clock.now()).await?;
     Ok((
         StatusCode::CREATED,

@@ -10,7 +10,9 @@ use crate::extract::{ApiJson, IdPath};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use nudge_core::{Condition, Delay, FieldErrors, Patch, Scope, SendingWindow, SequenceDef, Step};
+use nudge_core::{
+    Condition, Delay, FieldDef, FieldErrors, Patch, Scope, SendingWindow, SequenceDef, Step,
+};
 use nudge_mail::Template;
 use nudge_store::{SequenceRecord, StartTarget, StoreError};
 use serde::{Deserialize, Serialize};
@@ -44,7 +46,7 @@ pub struct WindowIo {
     pub to: String,
 }
 
-fn window_io(w: &SendingWindow) -> WindowIo {
+pub fn window_io(w: &SendingWindow) -> WindowIo {
     WindowIo {
         days: w
             .days
@@ -161,8 +163,36 @@ async fn definition(
     window: Option<WindowIo>,
     existing: &[Step],
 ) -> Result<SequenceDef, AppError> {
-    let mut errors = FieldErrors::new();
     let fields = state.store.list_fields().await?;
+    check_definition(
+        &fields,
+        SequenceIn {
+            name,
+            messages,
+            start_groups,
+            condition,
+            window,
+        },
+        existing,
+    )
+    .map_err(AppError::validation)
+}
+
+/// The check of [`definition`] for given custom fields, shared with the admin pages: the
+/// same rules and the same field names (`messages[1].html`, `window.from`, ...).
+pub fn check_definition(
+    fields: &[FieldDef],
+    input: SequenceIn,
+    existing: &[Step],
+) -> Result<SequenceDef, FieldErrors> {
+    let SequenceIn {
+        name,
+        messages,
+        start_groups,
+        condition,
+        window,
+    } = input;
+    let mut errors = FieldErrors::new();
     let mut steps = Vec::with_capacity(messages.len());
     for (i, m) in messages.into_iter().enumerate() {
         let delay = match m.delay.as_deref() {
@@ -173,7 +203,7 @@ async fn definition(
             }),
         };
         let text = m.text.filter(|t| !t.trim().is_empty());
-        if let Err(template_errors) = Template::check(&m.subject, &m.html, text.as_deref(), &fields)
+        if let Err(template_errors) = Template::check(&m.subject, &m.html, text.as_deref(), fields)
         {
             for (part, reason) in template_errors.iter() {
                 errors.add(format!("messages[{i}].{part}"), reason);
@@ -214,7 +244,7 @@ async fn definition(
             errors.add(field, reason);
         }
     }
-    errors.into_result(def).map_err(AppError::validation)
+    errors.into_result(def)
 }
 
 /// Every sequence, oldest first.

@@ -373,3 +373,55 @@ async fn the_pages_fit_a_phone_without_sideways_scrolling() {
     }
     browser.finish("contacts-on-a-phone").await;
 }
+
+#[tokio::test]
+async fn a_group_tree_is_built_on_the_groups_page() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    browser.sign_in().await;
+    for (name, parent) in [
+        ("Customers", None),
+        ("Gold", Some("Customers")),
+        ("Silver", Some("Customers")),
+        ("Partners", None),
+        ("Resellers", Some("Partners")),
+    ] {
+        browser.goto("/admin/groups").await;
+        browser.fill("#new-group-name", name).await;
+        if let Some(parent) = parent {
+            browser
+                .find("#new-group-parent")
+                .await
+                .select_by_label(parent)
+                .await
+                .unwrap();
+        }
+        browser.find("#create-group").await.click().await.unwrap();
+        browser.wait_for_path("/admin/groups").await;
+    }
+    browser.goto("/admin/groups").await;
+    let rows = browser
+        .client
+        .find_all(Locator::Css("#group-tree tbody td:first-child"))
+        .await
+        .unwrap();
+    let mut shown = Vec::new();
+    for row in rows {
+        let depth = row.attr("class").await.unwrap().unwrap_or_default();
+        // The "└" before a subgroup is CSS (::before), which a driver may or may not read.
+        let text = row.text().await.unwrap();
+        shown.push(format!("{depth} {}", text.trim_start_matches(['└', ' '])));
+    }
+    assert_eq!(
+        shown,
+        [
+            "depth-0 Customers",
+            "depth-1 Gold",
+            "depth-1 Silver",
+            "depth-0 Partners",
+            "depth-1 Resellers",
+        ]
+    );
+    browser.finish("groups").await;
+}

@@ -3,6 +3,8 @@
 
 mod accounts;
 mod admin;
+mod admin_automation;
+mod admin_pages;
 mod cli;
 mod contacts;
 mod delivery;
