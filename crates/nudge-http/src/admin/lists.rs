@@ -51,6 +51,18 @@ struct Refusal {
 }
 
 impl Refusal {
+    /// What every list page shows besides its list: the form as sent, its refusal, and whether
+    /// the user may write at all.
+    fn context(&self, current: &Current) -> minijinja::Value {
+        context! {
+            can_write => can_write(current),
+            form => view::serialized(&self.form),
+            errors => self.errors.clone(),
+            notice => self.notice,
+            detail => self.detail.clone(),
+        }
+    }
+
     fn status(&self) -> StatusCode {
         if self.errors.is_empty() && self.notice.is_none() {
             StatusCode::OK
@@ -168,12 +180,10 @@ async fn groups_page(
 ) -> Result<Response, Failure> {
     let groups = state.store.list_groups().await?;
     let ctx = context! {
-        groups => view::serialized(tree(&groups)),
-        can_write => can_write(current),
-        form => view::serialized(&shown.form),
-        errors => shown.errors.clone(),
-        notice => shown.notice,
-        detail => shown.detail.clone(),
+        ..context! {
+            groups => view::serialized(tree(&groups)),
+        },
+        ..shown.context(current),
         ..current.context("groups", uri)
     };
     view::page(shown.status(), "groups.html", ctx)
@@ -259,13 +269,11 @@ async fn fields_page(
         })
         .collect();
     let ctx = context! {
-        fields => view::serialized(&fields),
-        types => ["text", "number", "date", "boolean", "choice", "multi_choice"],
-        can_write => can_write(current),
-        form => view::serialized(&shown.form),
-        errors => shown.errors.clone(),
-        notice => shown.notice,
-        detail => shown.detail.clone(),
+        ..context! {
+            fields => view::serialized(&fields),
+            types => ["text", "number", "date", "boolean", "choice", "multi_choice"],
+        },
+        ..shown.context(current),
         ..current.context("fields", uri)
     };
     view::page(shown.status(), "fields.html", ctx)
@@ -340,12 +348,10 @@ async fn tags_page(
         .map(|t| context! { name => t.name, contacts => t.contacts })
         .collect();
     let ctx = context! {
-        tags,
-        can_write => can_write(current),
-        form => view::serialized(&shown.form),
-        errors => shown.errors.clone(),
-        notice => shown.notice,
-        detail => shown.detail.clone(),
+        ..context! {
+            tags,
+        },
+        ..shown.context(current),
         ..current.context("tags", uri)
     };
     view::page(shown.status(), "tags.html", ctx)
